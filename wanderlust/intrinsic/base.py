@@ -1,0 +1,82 @@
+"""The interface every intrinsic reward implements, and the rollout it reads.
+
+A bonus is an nn.Module that owns its networks, its optimiser and its normalisers. PPO calls, per
+rollout: `reward(rollout)` (no gradients) to fill the intrinsic stream before returns and
+advantages are computed, then `update(rollout)` to train the bonus's own networks. Per step it calls
+`reset(new_episode)` and `observe(...)` so that bonuses with episodic state (RIDE's and NovelD's
+visit counts, E3B's covariance) can keep it; bonuses without episodic state inherit the no-ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Rollout:
+    """One rollout of T steps from N environments, on the training device.
+
+    `obs[t]` is the observation the action `actions[t]` was taken in and `next_obs[t]` the one it
+    led to. With next-step auto-reset the step after an episode's end is a reset step: its action is
+    ignored and `valid[t]` is False there; such steps are left out of every loss.
+    """
+
+    obs: torch.Tensor  # [T, N, *obs_shape] uint8
+    next_obs: torch.Tensor  # [T, N, *obs_shape] uint8
+    actions: torch.Tensor  # [T, N] int64
+    dones: torch.Tensor  # [T, N] bool: the episode ended at this step (terminated or truncated)
+    valid: torch.Tensor  # [T, N] bool: a real transition (not an auto-reset step)
+
+    @property
+    def num_steps(self) -> int:
+        return self.obs.shape[0]
+
+    @property
+    def num_envs(self) -> int:
+        return self.obs.shape[1]
+
+
+class IntrinsicReward(nn.Module):
+    """Base class. Subclasses set `name` and `requires`, and override what they use."""
+
+    name = "base"
+    requires: frozenset[str] = frozenset()
+    # Random-action steps per environment whose observations warm up normalisers before training.
+    warmup_steps = 0
+
+    def reward(self, rollout: Rollout) -> torch.Tensor:
+        raise NotImplementedError
+
+    # A bonus's optimiser state travels inside its state_dict, so checkpoints need no special case.
+    def get_extra_state(self) -> dict:
+        optimizer = getattr(self, "optimizer", None)
+        return {"optimizer": optimizer.state_dict()} if optimizer is not None else {}
+
+    def set_extra_state(self, state: dict) -> None:
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        return {}
+
+    def warmup(self, next_obs: torch.Tensor) -> None:
+        """Observations [T, N, ...] from the random-action warm-up."""
+
+    def reset(self, new_episode: torch.Tensor) -> None:
+        """Called once per environment step, before `observe`, with a bool [N] mask of the
+        environments whose `next_obs` begins a new episode (clear episodic state there)."""
+
+    def observe(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor) -> None:
+        """Called once per environment step with that step's [N, ...] tensors."""
+
+
+class NoBonus(IntrinsicReward):
+    """No intrinsic reward (plain PPO). The intrinsic stream is all zeros."""
+
+    name = "none"
+
+    def reward(self, rollout: Rollout) -> torch.Tensor:
+        return torch.zeros(rollout.num_steps, rollout.num_envs, device=rollout.obs.device)

@@ -1,0 +1,124 @@
+"""Random network distillation (Burda et al. 2018), as the SND seed runs it.
+
+A fixed random target network f and a trained predictor g; the bonus for reaching s' is
+½‖g(s') − f(s')‖², summed over features. Both networks see only the newest frame (Atari) or the
+whole grid (MiniGrid), normalised by running observation statistics and clipped to ±5. The bonus
+is divided by the running std of its per-environment discounted return (running_stats.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from wanderlust.intrinsic.base import IntrinsicReward, Rollout
+from wanderlust.intrinsic.running_stats import DiscountedReturnNormalizer, RunningMeanStd
+from wanderlust.nets import atari as atari_nets
+from wanderlust.nets import minigrid as minigrid_nets
+
+
+@dataclass
+class RNDConfig:
+    learning_rate: float = 1e-4
+    """Adam learning rate of the predictor (the seed's 1e-4)."""
+    update_proportion: float = 0.0
+    """Keep-probability of each predictor-loss element; 0 means the seed's rule min(1, 32 / num_envs)."""
+    obs_norm: str = "meanstd"
+    """"meanstd" whitens observations (Burda et al.); "mean" subtracts the mean only (the SND seed);
+    "none" feeds raw pixels / cell indices."""
+    obs_clip: float = 5.0
+    warmup_steps: int = 128
+    """Random-action steps per environment that warm up the observation statistics. These frames
+    count towards the frame budget (the seed uses 50 × 128 on Atari)."""
+    epochs: int = 4
+    minibatches: int = 4
+    max_grad_norm: float = 0.5
+    feature_size: int = 0
+    """Output size of target and predictor; 0 means 512 on Atari, 128 on MiniGrid."""
+
+
+class RND(IntrinsicReward):
+    name = "rnd"
+    requires = frozenset({"next_obs"})
+
+    def __init__(self, config: RNDConfig, obs_shape: tuple[int, ...], num_envs: int, gamma_int: float):
+        super().__init__()
+        self.config = config
+        self.warmup_steps = config.warmup_steps
+        self.pixels = len(obs_shape) == 3 and obs_shape[1] == obs_shape[2] and obs_shape[0] <= 4
+        if self.pixels:  # Atari frame stack [C, H, W]: the newest frame only
+            input_shape = (1, obs_shape[1], obs_shape[2])
+            self.target, self.predictor = atari_nets.rnd_networks(input_shape, config.feature_size or 512)
+        else:  # MiniGrid cells [W, H, 3] → [3, W, H]
+            input_shape = (obs_shape[2], obs_shape[0], obs_shape[1])
+            self.target, self.predictor = minigrid_nets.rnd_networks(obs_shape, config.feature_size or 128)
+        self.target.requires_grad_(False)
+        self.obs_stats = RunningMeanStd(input_shape)
+        self.reward_normalizer = DiscountedReturnNormalizer(num_envs, gamma_int)
+        self.update_proportion = config.update_proportion or min(1.0, 32.0 / num_envs)
+        self.optimizer = torch.optim.Adam(self.predictor.parameters(), lr=config.learning_rate)
+        self._last_raw_mean = float("nan")
+
+    def _select(self, obs: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, ...] observations → float network input [B, C, H, W] (not yet normalised)."""
+        if self.pixels:
+            return obs[:, -1:].float()
+        return obs.permute(0, 3, 1, 2).float()
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        mode = self.config.obs_norm
+        if mode == "none":
+            return x
+        x = x - self.obs_stats.mean.float()
+        if mode == "meanstd":
+            x = x / (self.obs_stats.std.float() + 1e-8)
+        return x.clamp(-self.config.obs_clip, self.config.obs_clip)
+
+    def prediction_error(self, obs: torch.Tensor) -> torch.Tensor:
+        """Per-element squared error [B, F] of the predictor on uint8 observations [B, ...]."""
+        x = self._normalise(self._select(obs))
+        return (self.predictor(x) - self.target(x)).pow(2)
+
+    @torch.no_grad()
+    def raw_reward(self, obs: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """½ Σ_features (g(s') − f(s'))² for uint8 observations [B, ...]; chunked to bound memory."""
+        return torch.cat([0.5 * self.prediction_error(part).sum(1) for part in obs.split(chunk)])
+
+    @torch.no_grad()
+    def reward(self, rollout: Rollout) -> torch.Tensor:
+        next_obs = rollout.next_obs.flatten(0, 1)
+        raw = self.raw_reward(next_obs).reshape(rollout.num_steps, rollout.num_envs)
+        self._last_raw_mean = raw.mean().item()
+        return self.reward_normalizer(raw)
+
+    @torch.no_grad()
+    def warmup(self, next_obs: torch.Tensor) -> None:
+        self.obs_stats.update(self._select(next_obs.flatten(0, 1)))
+
+    def update(self, rollout: Rollout) -> dict[str, float]:
+        next_obs = rollout.next_obs.flatten(0, 1)
+        self.warmup(rollout.next_obs)  # fold this rollout into the observation statistics
+        cfg = self.config
+        batch_size = next_obs.shape[0]
+        minibatch = max(1, batch_size // cfg.minibatches)
+        losses = []
+        for _ in range(cfg.epochs):
+            order = torch.randperm(batch_size, device=next_obs.device)
+            for start in range(0, batch_size, minibatch):
+                error = self.prediction_error(next_obs[order[start : start + minibatch]])
+                # The seed trains on a random subset of elements so that the predictor does not
+                # learn faster with more environments (keep-probability ≈ 32 / num_envs).
+                keep = (torch.rand_like(error) < self.update_proportion).float()
+                loss = (error * keep).sum() / keep.sum().clamp(min=1.0)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.predictor.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                losses.append(loss.item())
+        return {
+            "rnd/predictor_loss": sum(losses) / len(losses),
+            "rnd/raw_reward": self._last_raw_mean,
+            "rnd/return_std": self.reward_normalizer.stats.std.item(),
+        }

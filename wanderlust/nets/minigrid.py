@@ -1,0 +1,76 @@
+"""MiniGrid networks: RIDE's convolutional encoder over one-hot cells, and RND's target/predictor.
+
+MiniGrid observations are grids of categorical cells (object index, colour index, state), so the
+encoder one-hot encodes each channel instead of feeding the raw indices as intensities.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wanderlust.nets.init import orthogonal_all
+
+# minigrid's encoding: 11 object types, 6 colours, 3 door states (4 agent directions in full view).
+CELL_VALUES = (11, 6, 4)
+
+
+def one_hot_cells(obs: torch.Tensor) -> torch.Tensor:
+    """uint8 [B, W, H, 3] cell indices → float [B, 21, W, H] one-hot planes."""
+    planes = [F.one_hot(obs[..., i].long(), n) for i, n in enumerate(CELL_VALUES)]
+    return torch.cat(planes, dim=-1).permute(0, 3, 1, 2).float()
+
+
+def ride_convs(in_channels: int, channels: tuple[int, int, int]) -> nn.Sequential:
+    """RIDE's trunk: three 3×3 stride-2 convs with padding 1 and ELU (7×7 → 1×1)."""
+    c1, c2, c3 = channels
+    return nn.Sequential(
+        nn.Conv2d(in_channels, c1, 3, 2, 1), nn.ELU(),
+        nn.Conv2d(c1, c2, 3, 2, 1), nn.ELU(),
+        nn.Conv2d(c2, c3, 3, 2, 1), nn.ELU(),
+        nn.Flatten(),
+    )
+
+
+def _flat_size(net: nn.Module, in_shape: tuple[int, ...]) -> int:
+    with torch.no_grad():
+        return int(net(torch.zeros(1, *in_shape)).shape[1])
+
+
+class MiniGridEncoder(nn.Module):
+    """RIDE's policy encoder: one-hot cells → three 3×3/2 convs (32 ch, ELU) → FC → FC.
+
+    RIDE uses FC sizes of 1024; `hidden_size` defaults smaller in the config for speed on CPUs.
+    """
+
+    def __init__(self, obs_shape: tuple[int, ...], hidden_size: int = 256):
+        super().__init__()
+        self.convs = ride_convs(sum(CELL_VALUES), (32, 32, 32))
+        flat = _flat_size(self.convs, (sum(CELL_VALUES), obs_shape[0], obs_shape[1]))
+        self.fc = nn.Sequential(
+            nn.Linear(flat, hidden_size), nn.ReLU(),
+            nn.Linear(hidden_size, hidden_size), nn.ReLU(),
+        )
+        self.output_size = hidden_size
+        orthogonal_all(self)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.convs(one_hot_cells(obs)))
+
+
+def rnd_networks(obs_shape: tuple[int, ...], feature_size: int = 128) -> tuple[nn.Module, nn.Module]:
+    """(target, predictor) on normalised float cells [B, 3, W, H]; convs 32/32/128 as RIDE's φ."""
+    in_shape = (obs_shape[2], obs_shape[0], obs_shape[1])
+    target_trunk = ride_convs(in_shape[0], (32, 32, 128))
+    flat = _flat_size(target_trunk, in_shape)
+    target = nn.Sequential(target_trunk, nn.Linear(flat, feature_size))
+    predictor = nn.Sequential(
+        ride_convs(in_shape[0], (32, 32, 128)),
+        nn.Linear(flat, 256), nn.ELU(),
+        nn.Linear(256, 256), nn.ELU(),
+        nn.Linear(256, feature_size),
+    )
+    for net in (target, predictor):
+        orthogonal_all(net)
+    return target, predictor

@@ -1,0 +1,140 @@
+"""The `wanderlust` command: train, eval, plot, envs.
+
+Every user error ends in one line on stderr and exit status 2 (1 for unexpected failures); pass
+--debug to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("wanderlust")
+
+
+def frame_count(text: str) -> int:
+    """Accepts 1000000, 1_000_000 or 1e6; refuses negative, zero and non-integral values."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value.is_integer() or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
+    return int(value)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        raise SystemExit(_fail(f"{self.prog}: {message}", 2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="wanderlust", description="Exploration and hierarchy in reinforcement learning.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train an agent; writes a run directory")
+    train.add_argument("--env", help="environment id (see `wanderlust envs`); default MiniGrid-DoorKey-8x8-v0")
+    train.add_argument("--bonus", help="intrinsic reward: none, rnd (default rnd)")
+    train.add_argument("--frames", type=frame_count, help="frame budget, e.g. 1e6 (warm-up frames count)")
+    train.add_argument("--num-envs", type=positive_int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--preset", action="append", help="YAML preset name or file; repeat or comma-separate to stack")
+    train.add_argument("--run-dir", type=Path, help="where to write the run (default runs/ENV__BONUS__sSEED__TIME)")
+    train.add_argument("--backend", choices=["auto", "envpool", "gymnasium"])
+    train.add_argument("--device", help="auto, cpu or cuda")
+    train.add_argument("--track", choices=["wandb"], help="also log to Weights & Biases")
+    train.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override any config field, e.g. --set ppo.learning_rate=1e-4 --set intrinsic.obs_norm=mean",
+    )
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last checkpoint")
+
+    evaluate = sub.add_parser("eval", help="mean return of a trained run, and an optional video")
+    evaluate.add_argument("run_dir", type=Path)
+    evaluate.add_argument("--episodes", type=positive_int, default=10)
+    evaluate.add_argument("--video", type=Path, metavar="FILE.mp4")
+    evaluate.add_argument("--greedy", action="store_true", help="take the most likely action instead of sampling")
+    evaluate.add_argument("--seed", type=int, default=12345)
+    evaluate.add_argument("--device", default="auto")
+
+    plot = sub.add_parser("plot", help="learning curves over runs: mean and 95%% interval per (env, bonus)")
+    plot.add_argument("run_dirs", type=Path, nargs="+")
+    plot.add_argument("--out", type=Path, default=Path("curves.png"))
+    plot.add_argument("--metric", default="episode_return")
+
+    sub.add_parser("envs", help="list registered environment ids by family")
+    return parser
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        from wanderlust.run.train import train
+
+        if args.resume is not None:
+            extra = [flag for flag in ("env", "bonus", "num_envs", "seed", "preset", "run_dir", "backend", "device", "track") if getattr(args, flag)]
+            if extra or args.overrides:
+                return _fail("--resume continues a run with its own config; only --frames may be given with it", 2)
+        run_dir = train(
+            env=args.env, bonus=args.bonus, frames=args.frames, num_envs=args.num_envs, seed=args.seed,
+            preset=args.preset, run_dir=args.run_dir, backend=args.backend, device=args.device,
+            track=args.track, overrides=args.overrides, resume=args.resume,
+        )
+        print(f"run directory: {run_dir}")
+        print(f"curves: {run_dir / 'curves.png'}")
+    elif args.command == "eval":
+        from wanderlust.run.evaluate import evaluate
+
+        result = evaluate(args.run_dir, args.episodes, args.video, args.greedy, args.seed, args.device)
+        print(f"mean return {result['mean_return']:.4g} ± {result['std_return']:.3g} over {result['episodes']} episodes")
+        if args.video:
+            print(f"video: {args.video}")
+    elif args.command == "plot":
+        from wanderlust.run.plot import plot_runs
+
+        print(f"plot: {plot_runs(args.run_dirs, args.out, args.metric)}")
+    elif args.command == "envs":
+        from wanderlust.envs import list_envs
+
+        for family, ids in list_envs().items():
+            print(f"{family} ({len(ids)})")
+            for env_id in ids:
+                print(f"  {env_id}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return _fail("interrupted; continue with `wanderlust train --resume RUN_DIR`", 130)
+    except Exception as error:  # one line for the user; --debug shows where it came from
+        if args.debug:
+            raise
+        known = isinstance(error, (ValueError, FileNotFoundError, ImportError))
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return _fail(message if known else f"{type(error).__name__}: {message}", 2 if known else 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

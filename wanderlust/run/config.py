@@ -1,0 +1,243 @@
+"""The run configuration: nested dataclasses, YAML presets that stack, and KEY=VALUE overrides.
+
+Resolution order (later wins): defaults → presets in the order given → command-line flags →
+`--set section.field=value` overrides. The resolved config is written to the run's config.yaml and
+is all that `--resume` and `eval` need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from wanderlust.agents.ppo import PPOConfig
+from wanderlust.intrinsic import BONUSES, bonus_config_class
+
+
+class ConfigError(ValueError):
+    """A bad configuration value or key; its message is one line meant for the user."""
+
+
+@dataclass
+class EnvConfig:
+    id: str = "MiniGrid-DoorKey-8x8-v0"
+    num_envs: int = 16
+    backend: str = "auto"
+    """"auto" (envpool when it has the environment), "envpool" or "gymnasium"."""
+    options: dict = field(default_factory=dict)
+    """Passed to wanderlust.envs.make: e.g. full_obs (MiniGrid), screen_size, reward_clip (Atari)."""
+
+
+@dataclass
+class LogConfig:
+    interval: int = 1
+    """Iterations between rows of metrics.csv (and TensorBoard points)."""
+    checkpoint_interval: int = 10
+    """Iterations between checkpoints; rounded up to a multiple of `interval`."""
+    keep_checkpoints: int = 3
+
+
+@dataclass
+class Config:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    algo: str = "ppo"
+    bonus: str = "rnd"
+    frames: int = 1_000_000
+    """Frame budget: agent steps summed over environments, warm-up steps included."""
+    seed: int = 0
+    device: str = "auto"
+    """"auto" (cuda when available), "cpu" or "cuda"."""
+    torch_threads: int = 0
+    """Threads for torch on CPU; 0 leaves torch's default."""
+    track: str = ""
+    """"wandb" to also log to Weights & Biases."""
+    presets: list = field(default_factory=list)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    intrinsic: typing.Any = None
+    """The chosen bonus's own config dataclass (e.g. RNDConfig); None for bonus "none"."""
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+ALGOS = ("ppo",)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("wanderlust.presets").iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> dict:
+    """A preset by name (from wanderlust/presets) or by path to a YAML file."""
+    path = Path(name)
+    if not (name.endswith((".yaml", ".yml")) and path.exists()):
+        if name not in preset_names():
+            close = difflib.get_close_matches(name, preset_names(), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; presets: {', '.join(preset_names())}"
+            raise ConfigError(f"unknown preset {name!r}{hint}")
+        path = Path(str(resources.files("wanderlust.presets") / f"{name}.yaml"))
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"preset {name!r} is not a mapping of config keys")
+    return data
+
+
+def merge(base: dict, update: dict) -> dict:
+    """Recursive dict merge; `update` wins."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "options":
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> dict:
+    """"ppo.learning_rate=1e-4" → {"ppo": {"learning_rate": 1e-4}} (the value read as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not KEY=VALUE (e.g. ppo.learning_rate=1e-4)")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str) and _looks_like_float(value):
+        value = float(value)  # YAML 1.1 reads "1e-4" as a string
+    out: dict = {}
+    node = out
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def _looks_like_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _coerce(value, annotation, where: str):
+    origin = typing.get_origin(annotation) or annotation
+    if annotation is typing.Any:
+        return value
+    if origin is bool:
+        if isinstance(value, bool):
+            return value
+    elif origin is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif origin is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif origin is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif origin in (dict, list):
+        if isinstance(value, origin):
+            return value
+    else:
+        return value
+    raise ConfigError(f"{where} must be {getattr(origin, '__name__', origin)}, got {value!r}")
+
+
+def build(cls, data: dict | None, where: str = ""):
+    """Builds dataclass `cls` from a dict, refusing unknown keys with a suggestion."""
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {where + '.' if where else ''}{close[0]}?" if close else ""
+            raise ConfigError(f"unknown config key {path!r}{hint}")
+        annotation = hints[key]
+        if dataclasses.is_dataclass(annotation):
+            kwargs[key] = build(annotation, value, path)
+        else:
+            kwargs[key] = _coerce(value, annotation, path)
+    return cls(**kwargs)
+
+
+def resolve(presets: list[str] | None = None, values: dict | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults → presets → `values` (nested dict, e.g. from CLI flags) → KEY=VALUE overrides."""
+    data: dict = {}
+    for name in presets or []:
+        data = merge(data, load_preset(name))
+    data = merge(data, values or {})
+    for text in overrides or []:
+        data = merge(data, parse_override(text))
+    data["presets"] = list(presets or []) + [p for p in data.get("presets", []) if p not in (presets or [])]
+    return from_dict(data)
+
+
+def from_dict(data: dict) -> Config:
+    data = dict(data)
+    intrinsic = data.pop("intrinsic", None)
+    config = build(Config, data)
+    if config.algo not in ALGOS:
+        raise ConfigError(f"unknown algo {config.algo!r}; choose one of: {', '.join(ALGOS)}")
+    if config.bonus not in BONUSES:
+        close = difflib.get_close_matches(config.bonus, list(BONUSES), n=2)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown bonus {config.bonus!r}{hint} (choose from: {', '.join(BONUSES)})")
+    bonus_class = bonus_config_class(config.bonus)
+    if bonus_class is None:
+        if intrinsic:
+            raise ConfigError(f"bonus {config.bonus!r} takes no intrinsic settings, got {sorted(intrinsic)}")
+        config.intrinsic = None
+    else:
+        config.intrinsic = build(bonus_class, intrinsic, "intrinsic")
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    checks = [
+        (config.frames > 0, f"frames must be a positive number, got {config.frames}"),
+        (config.env.num_envs > 0, f"env.num_envs must be positive, got {config.env.num_envs}"),
+        (config.ppo.num_steps > 0, "ppo.num_steps must be positive"),
+        (config.ppo.minibatches > 0 and config.ppo.epochs > 0, "ppo.minibatches and ppo.epochs must be positive"),
+        (config.ppo.lr_schedule in ("constant", "linear"), "ppo.lr_schedule must be constant or linear"),
+        (config.device in ("auto", "cpu", "cuda") or config.device.startswith("cuda:"), "device must be auto, cpu or cuda"),
+        (config.env.backend in ("auto", "envpool", "gymnasium"), "env.backend must be auto, envpool or gymnasium"),
+        (config.track in ("", "wandb"), "track must be empty or wandb"),
+        (config.log.interval > 0 and config.log.checkpoint_interval > 0, "log intervals must be positive"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def to_dict(config: Config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def save(config: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+
+
+def load(path: Path) -> Config:
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read config {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is not a wanderlust config")
+    return from_dict(data)
