@@ -266,7 +266,8 @@ class PPO:
         cfg = self.config
         steps, n = cfg.num_steps, self.num_envs
         obs = self.obs[:-1]
-        sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clip_fraction": 0.0}
+        names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+        sums = torch.zeros(len(names), device=self.device)  # summed on the device: one sync per update
         updates = 0
         for _ in range(cfg.epochs):
             if self.policy.recurrent:
@@ -299,10 +300,9 @@ class PPO:
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
-                for key, value in zip(sums, (policy_loss, value_loss, entropy, approx_kl, clip_fraction)):
-                    sums[key] += value.item()
+                sums += torch.stack([policy_loss, value_loss, entropy, approx_kl, clip_fraction]).detach()
                 updates += 1
-        return {key: value / updates for key, value in sums.items()}
+        return dict(zip(names, (sums / updates).tolist()))
 
     def learning_rate(self) -> float:
         if self.config.lr_schedule == "linear":

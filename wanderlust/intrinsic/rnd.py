@@ -98,16 +98,19 @@ class RND(IntrinsicReward):
         self.obs_stats.update(self._select(next_obs.flatten(0, 1)))
 
     def update(self, rollout: Rollout) -> dict[str, float]:
-        next_obs = rollout.next_obs.flatten(0, 1)
         self.warmup(rollout.next_obs)  # fold this rollout into the observation statistics
         cfg = self.config
-        batch_size = next_obs.shape[0]
+        with torch.no_grad():  # the target is fixed: its features are computed once per rollout
+            inputs = self._normalise(self._select(rollout.next_obs.flatten(0, 1)))
+            targets = torch.cat([self.target(part) for part in inputs.split(4096)])
+        batch_size = inputs.shape[0]
         minibatch = max(1, batch_size // cfg.minibatches)
-        losses = []
+        total_loss, updates = torch.zeros((), device=inputs.device), 0
         for _ in range(cfg.epochs):
-            order = torch.randperm(batch_size, device=next_obs.device)
+            order = torch.randperm(batch_size, device=inputs.device)
             for start in range(0, batch_size, minibatch):
-                error = self.prediction_error(next_obs[order[start : start + minibatch]])
+                index = order[start : start + minibatch]
+                error = (self.predictor(inputs[index]) - targets[index]).pow(2)
                 # The seed trains on a random subset of elements so that the predictor does not
                 # learn faster with more environments (keep-probability ≈ 32 / num_envs).
                 keep = (torch.rand_like(error) < self.update_proportion).float()
@@ -116,9 +119,10 @@ class RND(IntrinsicReward):
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.predictor.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
-                losses.append(loss.item())
+                total_loss += loss.detach()
+                updates += 1
         return {
-            "rnd/predictor_loss": sum(losses) / len(losses),
+            "rnd/predictor_loss": total_loss.item() / updates,
             "rnd/raw_reward": self._last_raw_mean,
             "rnd/return_std": self.reward_normalizer.stats.std.item(),
         }

@@ -176,14 +176,24 @@ def build(cls, data: dict | None, where: str = ""):
 
 
 def resolve(presets: list[str] | None = None, values: dict | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults → presets → `values` (nested dict, e.g. from CLI flags) → KEY=VALUE overrides."""
-    data: dict = {}
+    """Defaults → presets → `values` (nested dict, e.g. from CLI flags) → KEY=VALUE overrides.
+
+    A preset's `intrinsic` section is generic across bonuses: keys the chosen bonus lacks are
+    dropped (the debug preset shrinks RND's warm-up, which a count bonus does not have). Keys
+    given by the user are strict.
+    """
+    preset_data: dict = {}
     for name in presets or []:
-        data = merge(data, load_preset(name))
-    data = merge(data, values or {})
+        preset_data = merge(preset_data, load_preset(name))
+    user_data = dict(values or {})
     for text in overrides or []:
-        data = merge(data, parse_override(text))
-    data["presets"] = list(presets or []) + [p for p in data.get("presets", []) if p not in (presets or [])]
+        user_data = merge(user_data, parse_override(text))
+    bonus = user_data.get("bonus", preset_data.get("bonus", Config.bonus))
+    config_class = bonus_config_class(bonus) if bonus in BONUSES else None
+    known = {f.name for f in dataclasses.fields(config_class)} if config_class else set()
+    preset_data["intrinsic"] = {k: v for k, v in (preset_data.get("intrinsic") or {}).items() if k in known}
+    data = merge(preset_data, user_data)
+    data["presets"] = list(presets or [])
     return from_dict(data)
 
 

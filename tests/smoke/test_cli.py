@@ -1,0 +1,219 @@
+"""Every command end to end on tiny budgets, and every kind of bad input."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from wanderlust.run.cli import main
+
+pytestmark = pytest.mark.smoke
+
+ENV = "MiniGrid-Empty-5x5-v0"
+
+
+def rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def train(run_dir: Path, *extra: str) -> int:
+    return main(["train", "--env", ENV, "--preset", "debug", "--run-dir", str(run_dir), *extra])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("runs") / "empty"
+    assert train(run_dir, "--frames", "1024") == 0
+    return run_dir
+
+
+def test_train_writes_a_complete_run_directory(trained, capsys):
+    for name in ("config.yaml", "metrics.csv", "curves.png"):
+        assert (trained / name).is_file(), name
+    assert any(trained.joinpath("tensorboard").iterdir())
+    assert list(trained.joinpath("checkpoints").glob("frames_*.pt"))
+    table = rows(trained)
+    assert {"frames", "episode_return", "episode_length", "intrinsic_reward", "sps"} <= set(table[0])
+    frames = [int(r["frames"]) for r in table]
+    assert frames == sorted(frames) and frames[-1] >= 1024
+
+
+def test_train_prints_the_run_directory(tmp_path, capsys):
+    assert train(tmp_path / "run", "--frames", "256", "--bonus", "none") == 0
+    assert f"run directory: {tmp_path / 'run'}" in capsys.readouterr().out
+
+
+def test_resume_appends_without_duplicated_or_missing_rows(tmp_path):
+    run_dir = tmp_path / "run"
+    assert train(run_dir, "--frames", "600") == 0
+    before = rows(run_dir)
+    assert main(["train", "--resume", str(run_dir), "--frames", "1200"]) == 0
+    after = rows(run_dir)
+    assert after[: len(before)] == before
+    frames = [int(r["frames"]) for r in after]
+    steps = np.diff(frames)
+    assert len(set(frames)) == len(frames) and frames[-1] >= 1200
+    assert (steps == 4 * 32).all(), "debug preset: one row per iteration of 4 envs × 32 steps"
+
+
+def test_resume_restores_parameters_and_counters(tmp_path):
+    from wanderlust.run import checkpoint
+
+    run_dir = tmp_path / "run"
+    assert train(run_dir, "--frames", "600") == 0
+    saved = checkpoint.load(checkpoint.latest(run_dir / "checkpoints"))
+    assert main(["train", "--resume", str(run_dir), "--frames", "729"]) == 0  # one more iteration
+    resumed = checkpoint.load(checkpoint.latest(run_dir / "checkpoints"))
+    assert resumed["agent"]["frames"] == saved["agent"]["frames"] + 128
+    assert resumed["agent"]["iteration"] == saved["agent"]["iteration"] + 1
+    # the optimiser continued from its saved moments rather than starting afresh
+    steps_saved = saved["agent"]["optimizer"]["state"][0]["step"]
+    assert resumed["agent"]["optimizer"]["state"][0]["step"] > steps_saved > 0
+
+
+def test_eval_reports_mean_return_and_writes_a_video(trained, tmp_path, capsys):
+    video = tmp_path / "agent.mp4"
+    assert main(["eval", str(trained), "--episodes", "2", "--video", str(video)]) == 0
+    out = capsys.readouterr().out
+    assert "mean return" in out and "over 2 episodes" in out
+    import imageio.v3 as iio
+
+    frames = iio.imread(video, plugin="pyav") if False else None  # noqa: F841 (pyav optional)
+    import imageio.v2 as imageio
+
+    reader = imageio.get_reader(video, format="FFMPEG")
+    count = sum(1 for _ in reader)
+    assert count > 2
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_plot_groups_seeds(tmp_path):
+    for seed in (1, 2):
+        assert train(tmp_path / f"s{seed}", "--frames", "512", "--seed", str(seed)) == 0
+    out = tmp_path / "curves.png"
+    assert main(["plot", str(tmp_path / "s1"), str(tmp_path / "s2"), "--out", str(out), "--metric", "intrinsic_reward"]) == 0
+    assert out.stat().st_size > 1000
+    from wanderlust.run.plot import curves
+
+    data = curves([tmp_path / "s1", tmp_path / "s2"], "intrinsic_reward")
+    (label, curve), = data.items()
+    assert curve["runs"] == 2 and ENV in label
+    assert (curve["low"] <= curve["mean"] + 1e-9).all() and (curve["mean"] <= curve["high"] + 1e-9).all()
+
+
+def test_envs_lists_families(capsys):
+    assert main(["envs"]) == 0
+    out = capsys.readouterr().out
+    assert "minigrid" in out and "MiniGrid-MultiRoom-N7-S4-v0" in out
+
+
+def test_python_api_returns_the_run_directory(tmp_path):
+    import wanderlust
+
+    run_dir = wanderlust.train(env=ENV, bonus="none", frames=256, preset="debug", run_dir=tmp_path / "api")
+    assert run_dir == tmp_path / "api" and (run_dir / "metrics.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--env", "MiniGrid-DorKey-8x8-v0"], "did you mean MiniGrid-DoorKey-8x8-v0"),
+        (["train", "--bonus", "rdn"], "unknown bonus 'rdn'"),
+        (["train", "--frames", "-5"], "must be a positive whole number"),
+        (["train", "--frames", "lots"], "not a number"),
+        (["train", "--set", "ppo.lerning_rate=1"], "unknown config key 'ppo.lerning_rate'"),
+        (["train", "--preset", "nosuch"], "unknown preset 'nosuch'"),
+        (["eval", "/nonexistent/run"], "not a wanderlust run directory"),
+        (["plot", "/nonexistent/run"], "not a wanderlust run directory"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(args, message, capsys, tmp_path):
+    code = main([*args, "--run-dir", str(tmp_path / "x")] if args[0] == "train" else args)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_existing_run_directory_is_not_overwritten(trained, capsys):
+    before = {p: p.stat().st_mtime_ns for p in trained.rglob("*")}
+    assert train(trained, "--frames", "256") == 2
+    assert "already exists" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in trained.rglob("*")} == before
+
+
+def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train(run_dir, "--frames", "256") == 0
+    latest = sorted((run_dir / "checkpoints").glob("frames_*.pt"))[-1]
+    latest.write_bytes(b"garbage")
+    assert main(["train", "--resume", str(run_dir), "--frames", "512"]) == 2
+    assert "not a readable wanderlust checkpoint" in capsys.readouterr().err
+    torch.save({"weights": torch.zeros(1)}, latest)
+    assert main(["eval", str(run_dir)]) == 2
+    assert "is not a wanderlust checkpoint" in capsys.readouterr().err
+
+
+def test_no_traceback_without_debug_and_traceback_with_it():
+    cmd = [sys.executable, "-m", "wanderlust", "train", "--env", "Nope-v0"]
+    quiet = subprocess.run(cmd, capture_output=True, text=True, env=_quiet_env())
+    assert quiet.returncode == 2 and "Traceback" not in quiet.stderr
+    loud = subprocess.run([sys.executable, "-m", "wanderlust", "--debug", *cmd[3:]], capture_output=True, text=True, env=_quiet_env())
+    assert loud.returncode != 0 and "Traceback" in loud.stderr
+
+
+def _quiet_env() -> dict:
+    # One torch thread per subprocess: the test workers already occupy the cores.
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+
+
+def _wait_for_rows(path: Path, count: int, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().count("\n") > count:
+            return
+        time.sleep(0.02)
+
+
+def test_sigkill_at_any_moment_resumes_cleanly(tmp_path):
+    """SIGKILL a training process at several moments (before its first checkpoint, between
+    checkpoints, mid-write); every resume must continue with no duplicated or missing rows."""
+    import signal
+    import time
+
+    run_dir = tmp_path / "killed"
+    budget = 5_000
+    start = [sys.executable, "-m", "wanderlust", "train", "--env", ENV, "--preset", "debug", "--frames", str(budget),
+             "--run-dir", str(run_dir), "--set", "log.checkpoint_interval=3"]
+    resume = [sys.executable, "-m", "wanderlust", "train", "--resume", str(run_dir)]
+    metrics = run_dir / "metrics.csv"
+    # (rows to wait for, extra delay): killed at start-up, then at moments between and during writes
+    for attempt, (rows_seen, delay) in enumerate(((0, 0.0), (2, 0.0), (6, 0.013), (11, 0.031), (17, 0.002))):
+        assert attempt == 0 or (run_dir / "config.yaml").exists()
+        process = subprocess.Popen(start if attempt == 0 else resume, env=_quiet_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if attempt == 0:  # as soon as the run directory exists: before any checkpoint
+            deadline = time.monotonic() + 60
+            while not (run_dir / "config.yaml").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        else:
+            _wait_for_rows(metrics, rows_seen)
+            time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    final = subprocess.run(resume, env=_quiet_env(), capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    frames = [int(r["frames"]) for r in rows(run_dir)]
+    assert frames[-1] >= budget
+    assert len(frames) == len(set(frames)), "no duplicated rows"
+    steps = np.diff(frames)
+    assert (steps == 128).all(), f"no missing rows: {sorted(set(steps.tolist()))}"
+    assert not list(run_dir.rglob("*.tmp"))

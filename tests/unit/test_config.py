@@ -1,0 +1,72 @@
+"""Config resolution: presets stack, overrides are typed, unknown keys and bad values are refused."""
+
+import pytest
+
+from wanderlust.intrinsic import RNDConfig
+from wanderlust.run import config as config_module
+from wanderlust.run.config import ConfigError, parse_override, resolve
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_are_minigrid_with_rnd():
+    config = resolve()
+    assert config.env.id.startswith("MiniGrid-") and config.bonus == "rnd"
+    assert isinstance(config.intrinsic, RNDConfig)
+    assert (config.ppo.gamma_ext, config.ppo.gamma_int) == (0.999, 0.99)
+
+
+def test_presets_stack_in_order_and_flags_win():
+    config = resolve(["rnd_montezuma", "debug"], {"seed": 7})
+    assert config.env.id == "ALE/MontezumaRevenge-v5"  # from rnd_montezuma
+    assert config.env.num_envs == 4 and config.frames == 2048  # debug, stacked last, wins
+    assert config.ppo.learning_rate == 1e-4 and config.intrinsic.obs_norm == "mean"
+    assert config.seed == 7
+    assert config.presets == ["rnd_montezuma", "debug"]
+
+
+def test_overrides_are_parsed_and_typed():
+    config = resolve(overrides=["ppo.learning_rate=1e-4", "ppo.epochs=8", "intrinsic.obs_norm=mean", "env.options={full_obs: true}"])
+    assert config.ppo.learning_rate == 1e-4 and isinstance(config.ppo.learning_rate, float)
+    assert config.ppo.epochs == 8
+    assert config.intrinsic.obs_norm == "mean"
+    assert config.env.options == {"full_obs": True}
+    assert parse_override("a.b.c=3") == {"a": {"b": {"c": 3}}}
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["ppo.learnig_rate=1e-4"], "unknown config key 'ppo.learnig_rate'; did you mean ppo.learning_rate"),
+        (["ppo.epochs=four"], "ppo.epochs must be int"),
+        (["frames=-5"], "frames must be a positive number"),
+        (["nonsense"], "is not KEY=VALUE"),
+        (["bonus=rdn"], "unknown bonus 'rdn'"),
+        (["intrinsic.foo=1"], "unknown config key 'intrinsic.foo'"),
+    ],
+)
+def test_bad_values_are_one_line_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        resolve(overrides=overrides)
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_preset_suggests_close_names():
+    with pytest.raises(ConfigError, match="did you mean debug"):
+        resolve(["debg"])
+
+
+def test_bonus_none_takes_no_intrinsic_section():
+    assert resolve(overrides=["bonus=none"]).intrinsic is None
+
+
+def test_config_round_trips_through_yaml(tmp_path):
+    config = resolve(["debug"], overrides=["ppo.lstm_size=16"])
+    config_module.save(config, tmp_path / "config.yaml")
+    assert config_module.load(tmp_path / "config.yaml") == config
+
+
+def test_every_preset_resolves_alone_and_under_debug():
+    for name in config_module.preset_names():
+        resolve([name])
+        resolve([name, "debug"])

@@ -1,0 +1,5 @@
+import sys
+
+from wanderlust.run.cli import main
+
+sys.exit(main())

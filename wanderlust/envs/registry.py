@@ -1,0 +1,120 @@
+"""Which family runs an environment id, and what a family must provide.
+
+An id belongs to exactly one family module (``minigrid.py``, ``atari.py``); the module knows how to
+build one gymnasium env for the id, how envpool runs it (if it can), which rooms it reports and how
+its training reward is clipped. ``make`` in ``__init__.py`` only composes these.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from . import atari, minigrid
+from .vector import RoomReader, envpool_installed, envpool_task_ids
+
+__all__ = [
+    "EnvSpec",
+    "Family",
+    "UnknownEnvError",
+    "env_family",
+    "env_spec",
+    "family_of",
+    "list_envs",
+]
+
+
+class UnknownEnvError(ValueError):
+    """An id that no family registers; the message names the closest registered ids."""
+
+
+class Family(Protocol):
+    """What a family module provides (modules satisfy this protocol structurally)."""
+
+    NAME: str
+    ENVPOOL_OBSERVATION_KEY: str | None
+
+    def registered_ids(self) -> tuple[str, ...]: ...
+
+    def resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Defaults filled in; TypeError for an unknown option, ValueError for a bad value."""
+
+    def make_single(
+        self, env_id: str, options: dict[str, Any], render_mode: str | None = None
+    ) -> gym.Env: ...
+
+    def envpool_config(
+        self, env_id: str, options: dict[str, Any], envpool_ids: frozenset[str]
+    ) -> tuple[str, dict[str, Any]]:
+        """(envpool task id, envpool.make settings); ValueError with a one-line reason if none."""
+
+    def room_reader(self, env_id: str) -> RoomReader | None: ...
+
+    def training_reward(
+        self, options: dict[str, Any]
+    ) -> Callable[[np.ndarray], np.ndarray] | None: ...
+
+
+FAMILIES: dict[str, Family] = {
+    minigrid.NAME: minigrid,  # type: ignore[dict-item]
+    atari.NAME: atari,  # type: ignore[dict-item]
+}
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What wanderlust knows about an id in this installation."""
+
+    env_id: str
+    family: str
+    backends: tuple[str, ...]
+    """Backends that can run the id with default options: "gymnasium" always, "envpool" if able."""
+
+
+@functools.cache
+def _family_by_id() -> dict[str, str]:
+    return {env_id: name for name, family in FAMILIES.items() for env_id in family.registered_ids()}
+
+
+def list_envs() -> dict[str, list[str]]:
+    """Registered ids by family, sorted (Atari is empty without ale-py)."""
+    return {name: sorted(family.registered_ids()) for name, family in FAMILIES.items()}
+
+
+def family_of(env_id: str) -> Family:
+    """The family module of a registered id; raises with a one-line, actionable message."""
+    name = _family_by_id().get(env_id)
+    if name is not None:
+        return FAMILIES[name]
+    if env_id.startswith("ALE/") and not atari.available():
+        raise ModuleNotFoundError(
+            f"environment {env_id!r} needs ale-py: {atari.INSTALL_HINT}", name="ale_py"
+        )
+    close = difflib.get_close_matches(env_id, list(_family_by_id()), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else "see wanderlust.envs.list_envs()"
+    raise UnknownEnvError(f"unknown environment {env_id!r}; {hint}")
+
+
+def env_family(env_id: str) -> str:
+    """The family name of an id ("minigrid" or "atari"), validating it without building the env."""
+    return family_of(env_id).NAME
+
+
+def env_spec(env_id: str) -> EnvSpec:
+    family = family_of(env_id)
+    backends = ["gymnasium"]
+    if envpool_installed():
+        try:
+            family.envpool_config(
+                env_id, family.resolve_options({}), envpool_task_ids()
+            )
+            backends.append("envpool")
+        except ValueError:
+            pass
+    return EnvSpec(env_id=env_id, family=family.NAME, backends=tuple(backends))
