@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from wanderlust.run.cli import main
+from wanderlust.run.config import preset_names
 
 pytestmark = pytest.mark.smoke
 
@@ -82,9 +83,6 @@ def test_eval_reports_mean_return_and_writes_a_video(trained, tmp_path, capsys):
     assert main(["eval", str(trained), "--episodes", "2", "--video", str(video)]) == 0
     out = capsys.readouterr().out
     assert "mean return" in out and "over 2 episodes" in out
-    import imageio.v3 as iio
-
-    frames = iio.imread(video, plugin="pyav") if False else None  # noqa: F841 (pyav optional)
     import imageio.v2 as imageio
 
     reader = imageio.get_reader(video, format="FFMPEG")
@@ -217,3 +215,14 @@ def test_sigkill_at_any_moment_resumes_cleanly(tmp_path):
     steps = np.diff(frames)
     assert (steps == 128).all(), f"no missing rows: {sorted(set(steps.tolist()))}"
     assert not list(run_dir.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_every_preset_runs_under_debug(preset, tmp_path):
+    stack = "debug" if preset == "debug" else f"{preset},debug"
+    run_dir = tmp_path / preset
+    assert main(["train", "--preset", stack, "--frames", "300", "--run-dir", str(run_dir)]) == 0
+    table = rows(run_dir)
+    assert table and int(table[-1]["frames"]) >= 300
+    if "montezuma" in preset:
+        assert "rooms" in table[0] and int(table[-1]["rooms"]) >= 1
