@@ -9,12 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wanderlust.nets.init import orthogonal_all
-
-
-def _flat_size(convs: nn.Module, in_shape: tuple[int, ...]) -> int:
-    with torch.no_grad():
-        return int(convs(torch.zeros(1, *in_shape)).flatten(1).shape[1])
+from wanderlust.nets.init import distillation_pair, flat_size, orthogonal_all
 
 
 class _ConvEncoder(nn.Module):
@@ -24,7 +19,7 @@ class _ConvEncoder(nn.Module):
         super().__init__()
         self.convs = convs
         layers: list[nn.Module] = []
-        size = _flat_size(convs, in_shape)
+        size = flat_size(convs, in_shape)
         for out in fc_sizes:
             layers += [nn.Linear(size, out), nn.ReLU()]
             size = out
@@ -109,7 +104,7 @@ class ModelD(nn.Module):
             _SpatialAttention(channels), _Residual1x1(channels),
             _SpatialAttention(channels), _Residual1x1(channels),
         )
-        size = _flat_size(self.patches, in_shape)
+        size = flat_size(self.patches, in_shape)
         self.fc = nn.Sequential(nn.Linear(size, 512), nn.ReLU())
         self.output_size = 512
         orthogonal_all(self)
@@ -135,18 +130,7 @@ def rnd_convs(in_channels: int) -> nn.Sequential:
 
 def rnd_networks(in_shape: tuple[int, ...], feature_size: int = 512) -> tuple[nn.Module, nn.Module]:
     """(target, predictor): target = convs + linear 512; predictor = convs + FC 512 → 512 → 512."""
-    target_trunk = rnd_convs(in_shape[0])
-    flat = _flat_size(target_trunk, in_shape)
-    target = nn.Sequential(target_trunk, nn.Linear(flat, feature_size))
-    predictor = nn.Sequential(
-        rnd_convs(in_shape[0]),
-        nn.Linear(flat, 512), nn.ELU(),
-        nn.Linear(512, 512), nn.ELU(),
-        nn.Linear(512, feature_size),
-    )
-    for net in (target, predictor):
-        orthogonal_all(net)
-    return target, predictor
+    return distillation_pair(lambda: rnd_convs(in_shape[0]), in_shape, [512, 512], feature_size)
 
 
 __all__ = ["ATARI_MODELS", "ModelD", "model_a", "model_b", "model_c", "rnd_networks"]

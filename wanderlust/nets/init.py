@@ -1,9 +1,12 @@
-"""Weight initialisation shared by every network (the seeds' rule: orthogonal weights, zero biases)."""
+"""Construction helpers shared by every network: the seeds' initialisation (orthogonal weights,
+zero biases), flattened conv sizes, and the target/predictor pairs of distillation bonuses."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+import torch
 from torch import nn
 
 SQRT2 = math.sqrt(2.0)
@@ -25,5 +28,24 @@ def orthogonal_all(module: nn.Module, gain: float = SQRT2) -> nn.Module:
     return module
 
 
-def conv_output_size(size: int, kernel: int, stride: int, padding: int = 0) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
+def flat_size(module: nn.Module, in_shape: tuple[int, ...]) -> int:
+    """Number of features `module` outputs, flattened, for one input of shape `in_shape`."""
+    with torch.no_grad():
+        return int(module(torch.zeros(1, *in_shape)).flatten(1).shape[1])
+
+
+def distillation_pair(
+    make_trunk: Callable[[], nn.Module], in_shape: tuple[int, ...], hidden: list[int], feature_size: int
+) -> tuple[nn.Module, nn.Module]:
+    """(target, predictor) for RND-style bonuses: target = trunk + linear; predictor = its own trunk
+    + ELU layers of sizes `hidden` + linear. Both orthogonally initialised (gain √2)."""
+    target_trunk = make_trunk()
+    flat = flat_size(target_trunk, in_shape)
+    target = nn.Sequential(target_trunk, nn.Linear(flat, feature_size))
+    layers: list[nn.Module] = [make_trunk()]
+    size = flat
+    for width in hidden:
+        layers += [nn.Linear(size, width), nn.ELU()]
+        size = width
+    predictor = nn.Sequential(*layers, nn.Linear(size, feature_size))
+    return orthogonal_all(target), orthogonal_all(predictor)

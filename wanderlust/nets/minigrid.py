@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wanderlust.nets.init import orthogonal_all
+from wanderlust.nets.init import distillation_pair, flat_size, orthogonal_all
 
 # minigrid's encoding: 11 object types, 6 colours, 3 door states (4 agent directions in full view).
 CELL_VALUES = (11, 6, 4)
@@ -33,11 +33,6 @@ def ride_convs(in_channels: int, channels: tuple[int, int, int]) -> nn.Sequentia
     )
 
 
-def _flat_size(net: nn.Module, in_shape: tuple[int, ...]) -> int:
-    with torch.no_grad():
-        return int(net(torch.zeros(1, *in_shape)).shape[1])
-
-
 class MiniGridEncoder(nn.Module):
     """RIDE's policy encoder: one-hot cells → three 3×3/2 convs (32 ch, ELU) → FC → FC.
 
@@ -47,7 +42,7 @@ class MiniGridEncoder(nn.Module):
     def __init__(self, obs_shape: tuple[int, ...], hidden_size: int = 256):
         super().__init__()
         self.convs = ride_convs(sum(CELL_VALUES), (32, 32, 32))
-        flat = _flat_size(self.convs, (sum(CELL_VALUES), obs_shape[0], obs_shape[1]))
+        flat = flat_size(self.convs, (sum(CELL_VALUES), obs_shape[0], obs_shape[1]))
         self.fc = nn.Sequential(
             nn.Linear(flat, hidden_size), nn.ReLU(),
             nn.Linear(hidden_size, hidden_size), nn.ReLU(),
@@ -60,17 +55,7 @@ class MiniGridEncoder(nn.Module):
 
 
 def rnd_networks(obs_shape: tuple[int, ...], feature_size: int = 128) -> tuple[nn.Module, nn.Module]:
-    """(target, predictor) on normalised float cells [B, 3, W, H]; convs 32/32/128 as RIDE's φ."""
+    """(target, predictor) on normalised float cells [B, 3, W, H]; convs 32/32/128 as RIDE's φ,
+    the predictor with FC 256 → 256 before its output."""
     in_shape = (obs_shape[2], obs_shape[0], obs_shape[1])
-    target_trunk = ride_convs(in_shape[0], (32, 32, 128))
-    flat = _flat_size(target_trunk, in_shape)
-    target = nn.Sequential(target_trunk, nn.Linear(flat, feature_size))
-    predictor = nn.Sequential(
-        ride_convs(in_shape[0], (32, 32, 128)),
-        nn.Linear(flat, 256), nn.ELU(),
-        nn.Linear(256, 256), nn.ELU(),
-        nn.Linear(256, feature_size),
-    )
-    for net in (target, predictor):
-        orthogonal_all(net)
-    return target, predictor
+    return distillation_pair(lambda: ride_convs(in_shape[0], (32, 32, 128)), in_shape, [256, 256], feature_size)
