@@ -12,10 +12,10 @@ side by side in one run:
 - stable-baselines3 PPO with no bonus, the same encoder, head width and PPO settings.
 
 Each measurement runs in a fresh subprocess (this script with `--child`), so that imports, caches
-and peak memory do not mix: end to end (then, in the same warm process and after its peak memory is
-read, the network passes alone on its last rollout), the environment alone, and each SB3 run. A
-repeat runs them one after another, and speeds are compared as ratios within a repeat. Tables
-report the median over repeats and the min–max.
+and peak memory do not mix: end to end (with the network passes alone interleaved, iteration by
+iteration, in the same warm process), the environment alone, and each SB3 run. A repeat runs them
+one after another, and speeds are compared as ratios within a repeat. Tables report the median over
+repeats and the min–max.
 
     python benchmarks/throughput.py --setting all
     python benchmarks/throughput.py --setting doorkey --threads 1 --markdown doorkey.md
@@ -93,10 +93,11 @@ def set_threads(threads: int) -> None:
 
 # --------------------------------------------------------------------------- measurements (children)
 def measure_end_to_end(args: argparse.Namespace) -> dict:
-    """build_agent, warm-up and one untimed iteration, then N timed `iterate()` calls; then, in
-    the same (warm) process, the network passes alone on the last rollout (`measure_network`).
-
-    Peak memory is read before the network-alone part, so it is that of training end to end.
+    """build_agent, warm-up and one untimed iteration, then N timed `iterate()` calls, each followed
+    by one timed pass of the network work alone on the rollout it just collected
+    (`measure_network`): both run in the same warm process, side by side in time, so that load from
+    other processes hits them alike. The network work is a subset of an iteration's, so it does not
+    raise the peak memory, which is that of training end to end.
     """
     import numpy as np
     import torch
@@ -107,26 +108,31 @@ def measure_end_to_end(args: argparse.Namespace) -> dict:
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     env, agent = build_agent(config, torch.device("cpu"))
+    times, network = [], []
     try:
         agent.warmup()
         agent.iterate()
-        times = []
         for _ in range(args.iterations):
             start = time.perf_counter()
             agent.iterate()
             times.append(time.perf_counter() - start)
-        result = {
-            "seconds": sum(times),
-            "iteration_seconds": times,
-            "frames": args.iterations * frames_per_iteration(config),
-            "backend": env.backend,
-            "torch_threads": torch.get_num_threads(),
-            "peak_mib": peak_rss_mib(),
-        }
+            network.append(measure_network(agent, 1))
     finally:
         env.close()
-    result["network"] = measure_network(agent, args.iterations)
-    return result
+    return {
+        "seconds": sum(times),
+        "iteration_seconds": times,
+        "frames": args.iterations * frames_per_iteration(config),
+        "backend": env.backend,
+        "torch_threads": torch.get_num_threads(),
+        "peak_mib": peak_rss_mib(),
+        "network": {
+            "seconds": sum(n["seconds"] for n in network),
+            "iteration_seconds": [n["seconds"] for n in network],
+            "phases": {name: sum(n["phases"][name] for n in network) for name in NETWORK_PHASES},
+            "frames": sum(n["frames"] for n in network),
+        },
+    }
 
 
 def measure_env(args: argparse.Namespace) -> dict:
@@ -463,6 +469,14 @@ def per_repeat_values(repeat: dict) -> dict:
     else:
         values["bound"] = None
     values["pct_bound"] = 100 * values["e2e"] / values["bound"] if values["e2e"] and values["bound"] else None
+    # % of bound for each iteration and the network pass right after it (the most side-by-side pairs;
+    # the environment-alone time is per iteration of its own process).
+    values["pct_pairs"] = []
+    if values["bound"]:
+        env_per_iteration = env["seconds"] / len(net["iteration_seconds"])
+        values["pct_pairs"] = [
+            100 * (env_per_iteration + n) / e for e, n in zip(e2e["iteration_seconds"], net["iteration_seconds"])
+        ]
     values["peak_mib"] = e2e.get("peak_mib") if e2e and "error" not in e2e else None
     for key in ("sb3-package", "sb3-wanderlust"):
         sb3 = fps(repeat.get(key))
@@ -533,7 +547,7 @@ def main_rows(results: list[SettingResult]) -> list[list[str]]:
             fmt(col("env")),
             fmt(col("network")),
             fmt(col("bound")),
-            fmt(col("pct_bound"), "pct"),
+            fmt(summarize([pair for v in per for pair in v["pct_pairs"]]), "pct"),
             fmt(col("peak_mib"), "mib"),
             fmt(col(main)),
             fmt(col(f"ratio-{main}"), "ratio"),
@@ -541,7 +555,7 @@ def main_rows(results: list[SettingResult]) -> list[list[str]]:
     return rows
 
 
-def sb3_rows(results: list[SettingResult], args: argparse.Namespace) -> list[list[str]]:
+def sb3_rows(results: list[SettingResult]) -> list[list[str]]:
     rows = []
     for result in results:
         per = [per_repeat_values(r) for r in result.repeats]
@@ -588,7 +602,7 @@ def target_lines(results: list[SettingResult]) -> list[str]:
     lines = [SB3_NOTE] if any(r.get(k) for res in results for r in res.repeats for k in ("sb3-package", "sb3-wanderlust")) else []
     for result in results:
         per = [per_repeat_values(r) for r in result.repeats]
-        pct = summarize([v.get("pct_bound") for v in per])
+        pct = summarize([pair for v in per for pair in v["pct_pairs"]])
         checks = []
         if pct:
             checks.append(f"≥ 70 % of bound: {'yes' if pct[0] >= 70 else 'NO'} ({pct[0]:.0f} %)")
@@ -612,21 +626,34 @@ def version(name: str) -> str:
         return "not installed"
 
 
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
 def header_lines(args: argparse.Namespace, threads: int) -> list[str]:
     try:
         cpus_usable = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus_usable = os.cpu_count()
     packages = ("torch", "envpool", "gymnasium", "minigrid", "stable-baselines3", "ale-py", "numpy")
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    load = f"{args.load_at_start}; at end: {load_average()}"
     return [
         "command: " + shlex.join([Path(sys.executable).name, *sys.argv]),
         f"torch threads: {threads} (--threads {args.threads}); CPUs: {os.cpu_count()} ({cpus_usable} usable); "
         f"load average at start: {load}",
         "versions: python " + platform.python_version() + ", " + ", ".join(f"{p} {version(p)}" for p in packages),
         f"repeats: {args.repeats}; each measurement in a fresh subprocess; cells are median (min–max) over repeats; "
-        "ratios and % of bound are taken within each repeat",
+        "wanderlust/SB3 ratios are taken within each repeat, % of bound for each timed iteration and the "
+        "network-alone pass run right after it (median of those pairs)",
     ]
+
+
+def network_label(config) -> str:
+    from wanderlust.envs import env_family
+
+    if config.ppo.network == "minigrid" or (config.ppo.network == "auto" and env_family(config.env.id) == "minigrid"):
+        return f"minigrid encoder (FC {config.ppo.hidden_size})"
+    return "A" if config.ppo.network == "auto" else config.ppo.network
 
 
 def setting_lines(results: list[SettingResult]) -> list[str]:
@@ -639,7 +666,7 @@ def setting_lines(results: list[SettingResult]) -> list[str]:
         p = config.ppo
         lines.append(
             f"{result.setting}: {config.env.id} [{backend}], {config.env.num_envs} envs × {p.num_steps} steps, "
-            f"{p.epochs} epochs × {p.minibatches} minibatches, network {p.network} (hidden {p.hidden_size}), "
+            f"{p.epochs} epochs × {p.minibatches} minibatches, network {network_label(config)}, "
             f"RND warm-up {config.intrinsic.warmup_steps} steps (untimed); "
             f"{result.iterations} timed iteration(s) = {result.iterations * frames_per_iteration(config):,} frames per repeat"
         )
@@ -673,7 +700,7 @@ def render(args: argparse.Namespace, results: list[SettingResult], threads: int)
     show(
         "stable-baselines3 PPO (no bonus, same encoder and settings)",
         ["setting", "SB3 env [backend]", "head width", "SB3 fps", "wanderlust/SB3", "SB3 peak MiB"],
-        sb3_rows(results, args),
+        sb3_rows(results),
     )
     for line in target_lines(results):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -694,7 +721,7 @@ def markdown(args: argparse.Namespace, results: list[SettingResult], threads: in
     lines += ["## Where an iteration's time goes (s per iteration; % of end to end)", ""] + table(header, rows)
     lines += ["## stable-baselines3 PPO (no bonus, same encoder and settings)", ""] + table(
         ["setting", "SB3 env [backend]", "head width", "SB3 fps", "wanderlust/SB3", "SB3 peak MiB"],
-        sb3_rows(results, args),
+        sb3_rows(results),
     )
     lines += [f"- {line}" for line in target_lines(results)]
     return "\n".join(lines) + "\n"
@@ -736,6 +763,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
+    args.load_at_start = load_average()
     set_threads(args.threads)
     threads = torch.get_num_threads()
     console = Console(stderr=True)
