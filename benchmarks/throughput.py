@@ -531,6 +531,9 @@ MAIN_COLUMNS = (
 )
 
 
+SB3_COLUMNS = ("setting", "SB3 env [backend]", "head width", "SB3 fps", "wanderlust/SB3", "SB3 peak MiB")
+
+
 def sb3_main_key(setting: str) -> str:
     return "sb3-package" if setting == "doorkey" else "sb3-wanderlust"
 
@@ -697,11 +700,7 @@ def render(args: argparse.Namespace, results: list[SettingResult], threads: int)
     show("Throughput (frames/s)", MAIN_COLUMNS, main_rows(results))
     header, rows = breakdown_rows(results)
     show("Where an iteration's time goes (s per iteration; % of end to end)", header, rows)
-    show(
-        "stable-baselines3 PPO (no bonus, same encoder and settings)",
-        ["setting", "SB3 env [backend]", "head width", "SB3 fps", "wanderlust/SB3", "SB3 peak MiB"],
-        sb3_rows(results),
-    )
+    show("stable-baselines3 PPO (no bonus, same encoder and settings)", SB3_COLUMNS, sb3_rows(results))
     for line in target_lines(results):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
@@ -716,13 +715,14 @@ def markdown(args: argparse.Namespace, results: list[SettingResult], threads: in
 
     lines = ["# wanderlust throughput", ""]
     lines += [f"- {line}" for line in header_lines(args, threads) + setting_lines(results)] + [""]
-    lines += ["## Throughput (frames/s)", ""] + table(MAIN_COLUMNS, main_rows(results))
-    header, rows = breakdown_rows(results)
-    lines += ["## Where an iteration's time goes (s per iteration; % of end to end)", ""] + table(header, rows)
-    lines += ["## stable-baselines3 PPO (no bonus, same encoder and settings)", ""] + table(
-        ["setting", "SB3 env [backend]", "head width", "SB3 fps", "wanderlust/SB3", "SB3 peak MiB"],
-        sb3_rows(results),
-    )
+    sections = [
+        ("Throughput (frames/s)", MAIN_COLUMNS, main_rows(results)),
+        ("Where an iteration's time goes (s per iteration; % of end to end)", *breakdown_rows(results)),
+        ("stable-baselines3 PPO (no bonus, same encoder and settings)", SB3_COLUMNS, sb3_rows(results)),
+    ]
+    for title, header, rows in sections:
+        if rows:
+            lines += [f"## {title}", ""] + table(header, rows)
     lines += [f"- {line}" for line in target_lines(results)]
     return "\n".join(lines) + "\n"
 
