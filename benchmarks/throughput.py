@@ -629,6 +629,10 @@ def version(name: str) -> str:
         return "not installed"
 
 
+def busiest_load() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+
+
 def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
@@ -639,8 +643,16 @@ def header_lines(args: argparse.Namespace, threads: int) -> list[str]:
     except AttributeError:
         cpus_usable = os.cpu_count()
     packages = ("torch", "envpool", "gymnasium", "minigrid", "stable-baselines3", "ale-py", "numpy")
-    load = f"{args.load_at_start}; at end: {load_average()}"
-    return [
+    load = f"{args.load_at_start}; at end (including this benchmark): {load_average()}"
+    busy = args.busy_at_start  # the end's load average includes this benchmark's own processes
+    warning = []
+    if busy >= (os.cpu_count() or 1) - 0.5:
+        warning = [
+            f"WARNING: other processes were using the CPUs (1-minute load average {busy:.1f} at start on "
+            f"{os.cpu_count()} CPUs). Torch's threads wait on each other, so such load can slow single "
+            "iterations many times over; compare ratios only, or rerun on a quiet machine"
+        ]
+    return warning + [
         "command: " + shlex.join([Path(sys.executable).name, *sys.argv]),
         f"torch threads: {threads} (--threads {args.threads}); CPUs: {os.cpu_count()} ({cpus_usable} usable); "
         f"load average at start: {load}",
@@ -764,6 +776,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     args.load_at_start = load_average()
+    args.busy_at_start = busiest_load()
     set_threads(args.threads)
     threads = torch.get_num_threads()
     console = Console(stderr=True)

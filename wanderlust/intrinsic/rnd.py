@@ -82,7 +82,7 @@ class RND(IntrinsicReward):
         return (self.predictor(x) - self.target(x)).pow(2)
 
     @torch.no_grad()
-    def raw_reward(self, obs: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    def raw_reward(self, obs: torch.Tensor, chunk: int = 512) -> torch.Tensor:
         """½ Σ_features (g(s') − f(s'))² for uint8 observations [B, ...]; chunked to bound memory."""
         return torch.cat([0.5 * self.prediction_error(part).sum(1) for part in obs.split(chunk)])
 
@@ -102,7 +102,7 @@ class RND(IntrinsicReward):
         cfg = self.config
         with torch.no_grad():  # the target is fixed: its features are computed once per rollout
             inputs = self._normalise(self._select(rollout.next_obs.flatten(0, 1)))
-            targets = torch.cat([self.target(part) for part in inputs.split(4096)])
+            targets = torch.cat([self.target(part) for part in inputs.split(512)])
         batch_size = inputs.shape[0]
         minibatch = max(1, batch_size // cfg.minibatches)
         total_loss, updates = torch.zeros((), device=inputs.device), 0
