@@ -92,7 +92,7 @@ def game(env_id: str) -> str:
 def resolve_options(options: dict[str, Any]) -> dict[str, Any]:
     unknown = set(options) - set(DEFAULT_OPTIONS)
     if unknown:
-        raise TypeError(
+        raise ValueError(
             f"unknown option(s) {sorted(unknown)} for Atari; known: {sorted(DEFAULT_OPTIONS)}"
         )
     resolved = {**DEFAULT_OPTIONS, **options}

@@ -234,7 +234,7 @@ def registered_ids() -> tuple[str, ...]:
 def resolve_options(options: dict[str, Any]) -> dict[str, Any]:
     unknown = set(options) - set(DEFAULT_OPTIONS)
     if unknown:
-        raise TypeError(
+        raise ValueError(
             f"unknown option(s) {sorted(unknown)} for MiniGrid; known: {sorted(DEFAULT_OPTIONS)}"
         )
     resolved = {**DEFAULT_OPTIONS, **options}

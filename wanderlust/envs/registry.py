@@ -43,7 +43,7 @@ class Family(Protocol):
     def registered_ids(self) -> tuple[str, ...]: ...
 
     def resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Defaults filled in; TypeError for an unknown option, ValueError for a bad value."""
+        """Defaults filled in; ValueError for an unknown option or a bad value."""
 
     def make_single(
         self, env_id: str, options: dict[str, Any], render_mode: str | None = None
