@@ -167,6 +167,34 @@ def test_no_traceback_without_debug_and_traceback_with_it():
     assert loud.returncode != 0 and "Traceback" in loud.stderr
 
 
+def test_progress_bar_on_a_terminal(tmp_path):
+    """On a terminal, training draws a rich progress bar with frames, fps, return and intrinsic
+    reward (off a terminal the other tests see plain log lines)."""
+    import pty
+
+    cmd = [sys.executable, "-m", "wanderlust", "train", "--env", ENV, "--preset", "debug", "--frames", "1024",
+           "--run-dir", str(tmp_path / "tty")]
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(cmd, stdin=follower, stdout=follower, stderr=follower, env={**_quiet_env(), "COLUMNS": "160"})
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    assert process.wait(timeout=120) == 0, output.decode(errors="replace")
+    text = output.decode(errors="replace")
+    assert "━" in text and "1024/1024" in text  # rich's bar, complete
+    assert "fps" in text and "return" in text and "intrinsic" in text
+    assert "frames 1024/1024" not in text  # no plain log line on a terminal
+    assert f"run directory: {tmp_path / 'tty'}" in text
+
+
 def _quiet_env() -> dict:
     # One torch thread per subprocess: the test workers already occupy the cores.
     return {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}

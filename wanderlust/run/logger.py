@@ -103,11 +103,13 @@ class Progress:
         self.total = total_frames
         self.bar = None
         if sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
             self.bar = RichProgress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[status]}"), TimeRemainingColumn(),
+                console=Console(stderr=True),
             )
             self.task = self.bar.add_task(description, total=total_frames, completed=start_frames, status="")
             self.bar.start()
