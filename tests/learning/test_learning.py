@@ -26,3 +26,21 @@ def test_ppo_solves_empty_5x5(tmp_path):
     assert final_returns(run_dir, 3) > 0.85
     result = wanderlust.evaluate(run_dir, episodes=16, greedy=True)
     assert result["mean_return"] > 0.9
+
+
+def test_rnd_beats_plain_ppo_on_a_sparse_task(tmp_path):
+    """MiniGrid-Empty-16x16 from the 7×7 partial view: the only reward is at the far corner, which a
+    random walk rarely reaches in time. At 80k frames, PPO+RND has found and learnt the way on
+    every seed; plain PPO with the same settings has not on most (measured: RND ≈ 0.95 on seeds
+    1–4, plain PPO 0.0–0.9; docs/rnd.md)."""
+    finals = {"rnd": [], "none": []}
+    for bonus in finals:
+        for seed in (1, 2, 3):
+            run_dir = wanderlust.train(
+                env="MiniGrid-Empty-16x16-v0", bonus=bonus, frames=80_000, seed=seed,
+                run_dir=tmp_path / f"{bonus}_{seed}", overrides=["log.interval=2", "log.checkpoint_interval=1000"],
+            )
+            finals[bonus].append(final_returns(run_dir, 3))
+    rnd, none = np.mean(finals["rnd"]), np.mean(finals["none"])
+    assert rnd > 0.85, finals
+    assert rnd - none > 0.3, finals

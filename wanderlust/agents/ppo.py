@@ -42,7 +42,10 @@ class PPOConfig:
     """Weight of the intrinsic advantage (the seed's 1)."""
     episodic_intrinsic: bool = False
     """Cut the intrinsic return at episode ends; the seed's intrinsic stream is non-episodic."""
-    normalize_advantages: bool = False
+    normalize_advantages: bool = True
+    """Standardise the combined advantage per minibatch (CleanRL's and SB3's default). The SND seed
+    does not (see the rnd_montezuma preset). With it, a small normalised intrinsic reward still
+    drives exploration until the first extrinsic reward is found."""
     clip_coef: float = 0.1
     ent_coef: float = 0.01
     vf_coef: float = 0.5
