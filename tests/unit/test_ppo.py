@@ -160,3 +160,15 @@ def test_lstm_state_resets_at_episode_start():
     restarted = agent.policy(obs, state, torch.tensor([True, False]))
     assert torch.allclose(restarted.logits[0], fresh.logits[0])
     assert not torch.allclose(restarted.logits[1], fresh.logits[1])
+
+
+def test_minigrid_one_hot_planes_match_per_channel_one_hot():
+    from wanderlust.nets.minigrid import CELL_VALUES, one_hot_cells
+
+    generator = torch.Generator().manual_seed(0)
+    obs = torch.stack([torch.randint(0, n, (5, 7, 7), generator=generator) for n in CELL_VALUES], -1).to(torch.uint8)
+    reference = torch.cat([torch.nn.functional.one_hot(obs[..., i].long(), n) for i, n in enumerate(CELL_VALUES)], -1)
+    planes = one_hot_cells(obs)
+    assert planes.shape == (5, sum(CELL_VALUES), 7, 7)
+    assert torch.equal(planes, reference.permute(0, 3, 1, 2).float())
+    assert torch.equal(planes.sum(1), torch.full((5, 7, 7), 3.0))  # exactly one hot cell per channel
