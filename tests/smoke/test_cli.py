@@ -1,6 +1,7 @@
 """Every command end to end on tiny budgets, and every kind of bad input."""
 
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
@@ -129,6 +130,10 @@ def test_python_api_returns_the_run_directory(tmp_path):
         (["train", "--preset", "nosuch"], "unknown preset 'nosuch'"),
         (["eval", "/nonexistent/run"], "not a wanderlust run directory"),
         (["plot", "/nonexistent/run"], "not a wanderlust run directory"),
+        pytest.param(
+            ["train", "--track", "wandb"], "needs the wandb package",
+            marks=pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed"),
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args, message, capsys, tmp_path):

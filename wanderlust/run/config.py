@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -233,6 +234,8 @@ def validate(config: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    if config.track == "wandb" and importlib.util.find_spec("wandb") is None:
+        raise ConfigError("--track wandb needs the wandb package: pip install 'wanderlust[wandb]'")
 
 
 def to_dict(config: Config) -> dict:
