@@ -259,3 +259,30 @@ def test_every_preset_runs_under_debug(preset, tmp_path):
     assert table and int(table[-1]["frames"]) >= 300
     if "montezuma" in preset:
         assert "rooms" in table[0] and int(table[-1]["rooms"]) >= 1
+
+
+def test_track_wandb_logs_every_row(tmp_path, monkeypatch):
+    """`--track wandb` hands the resolved config to wandb.init and every metrics row to run.log
+    (a stand-in module records the calls; the real wandb would need an account or offline mode)."""
+    import importlib.machinery
+    import types
+
+    calls = {"init": [], "log": [], "finish": 0}
+
+    class Run:
+        def log(self, row, step):
+            calls["log"].append((step, row))
+
+        def finish(self):
+            calls["finish"] += 1
+
+    fake = types.ModuleType("wandb")
+    fake.__spec__ = importlib.machinery.ModuleSpec("wandb", None)
+    fake.init = lambda **kwargs: calls["init"].append(kwargs) or Run()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    run_dir = tmp_path / "tracked"
+    assert train(run_dir, "--frames", "512", "--track", "wandb") == 0
+    assert len(calls["init"]) == 1 and calls["init"][0]["config"]["track"] == "wandb"
+    assert calls["finish"] == 1
+    assert [step for step, _ in calls["log"]] == [int(r["frames"]) for r in rows(run_dir)]
+    assert all("sps" in row and "frames" in row for _, row in calls["log"])
