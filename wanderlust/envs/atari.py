@@ -29,6 +29,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit
 
+from .vector import with_defaults
+
 NAME = "atari"
 ENVPOOL_OBSERVATION_KEY = None
 INSTALL_HINT = "pip install 'wanderlust[atari]'"
@@ -90,12 +92,7 @@ def game(env_id: str) -> str:
 
 
 def resolve_options(options: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(options) - set(DEFAULT_OPTIONS)
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {sorted(unknown)} for Atari; known: {sorted(DEFAULT_OPTIONS)}"
-        )
-    resolved = {**DEFAULT_OPTIONS, **options}
+    resolved = with_defaults(options, DEFAULT_OPTIONS, "Atari")
     for key in ("screen_size", "max_episode_steps"):
         value = resolved[key]
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -20,6 +20,8 @@ from minigrid.core.constants import COLOR_NAMES, COLOR_TO_IDX, OBJECT_TO_IDX
 from minigrid.core.world_object import Ball
 from minigrid.envs import MultiRoomEnv
 
+from .vector import with_defaults
+
 NAME = "minigrid"
 ENVPOOL_OBSERVATION_KEY = "image"
 DEFAULT_OPTIONS: dict[str, Any] = {"full_obs": False}
@@ -232,12 +234,7 @@ def registered_ids() -> tuple[str, ...]:
 
 
 def resolve_options(options: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(options) - set(DEFAULT_OPTIONS)
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {sorted(unknown)} for MiniGrid; known: {sorted(DEFAULT_OPTIONS)}"
-        )
-    resolved = {**DEFAULT_OPTIONS, **options}
+    resolved = with_defaults(options, DEFAULT_OPTIONS, "MiniGrid")
     if not isinstance(resolved["full_obs"], bool):
         raise ValueError(f"full_obs must be a bool, got {resolved['full_obs']!r}")
     return resolved

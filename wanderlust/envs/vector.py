@@ -43,6 +43,14 @@ RoomReader = Callable[[dict[str, Any]], np.ndarray]
 _ROOM_VALUES = 256  # rooms are read from one byte of RAM
 
 
+def with_defaults(options: dict[str, Any], defaults: dict[str, Any], family: str) -> dict[str, Any]:
+    """`options` over a family's defaults; an unknown key is a ValueError naming the known ones."""
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)} for {family}; known: {sorted(defaults)}")
+    return {**defaults, **options}
+
+
 def envpool_installed() -> bool:
     """Cheap check that does not import envpool (its import registers every task and takes ~1 s)."""
     return importlib.util.find_spec("envpool") is not None
