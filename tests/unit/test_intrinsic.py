@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from wanderlust.intrinsic import BONUSES, RND, RNDConfig, Rollout, make_bonus
+from wanderlust.intrinsic import BONUSES, RND, BonusSpec, RNDConfig, Rollout, make_bonus
+from wanderlust.nets.minigrid import CELL_VALUES
 from wanderlust.intrinsic.running_stats import DiscountedReturnNormalizer, RunningMeanStd
 
 pytestmark = pytest.mark.unit
@@ -61,7 +62,7 @@ def test_normalised_reward_is_divided_by_return_std():
 
 def make_rnd(num_envs=4, **config):
     torch.manual_seed(0)
-    return RND(RNDConfig(warmup_steps=0, **config), (7, 7, 3), num_envs=num_envs, gamma_int=0.99)
+    return RND(RNDConfig(warmup_steps=0, **config), BonusSpec((7, 7, 3), 7, num_envs, "minigrid"))
 
 
 def test_rnd_error_falls_on_a_repeated_input_and_stays_high_on_novel_ones():
@@ -95,7 +96,7 @@ def test_rnd_update_proportion_follows_the_seed_rule():
 
 def test_rnd_on_atari_frames_reads_only_the_newest_frame():
     torch.manual_seed(0)
-    rnd = RND(RNDConfig(warmup_steps=0), (4, 96, 96), num_envs=2, gamma_int=0.99)
+    rnd = RND(RNDConfig(warmup_steps=0), BonusSpec((4, 96, 96), 18, 2, "atari"))
     obs = torch.randint(0, 255, (2, 4, 96, 96), dtype=torch.uint8)
     changed_old_frames = obs.clone()
     changed_old_frames[:, :3] = 0
@@ -117,16 +118,52 @@ def test_bonus_state_dict_round_trips_with_optimizer_and_normalisers():
     assert copy.optimizer.state_dict()["state"].keys() == rnd.optimizer.state_dict()["state"].keys()
 
 
-@pytest.mark.parametrize("name", sorted(BONUSES))
-def test_every_bonus_builds_and_rewards_have_rollout_shape(name):
-    from wanderlust.intrinsic import bonus_config_class
+SPECS = {
+    "minigrid": BonusSpec((7, 7, 3), 7, 4, "minigrid"),
+    "atari": BonusSpec((4, 96, 96), 18, 4, "atari"),
+    "procgen": BonusSpec((3, 64, 64), 15, 4, "procgen"),
+}
 
-    config_class = bonus_config_class(name)
-    bonus = make_bonus(name, config_class() if config_class else None, (7, 7, 3), 4, 0.99)
-    reward = bonus.reward(rollout_of(grid_obs(12, 0).reshape(3, 4, 7, 7, 3)))
-    assert reward.shape == (3, 4)
+
+def random_obs(spec: BonusSpec, batch: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """Valid uint8 observations: MiniGrid cells within each channel's range, pixels in 0..255."""
+    if spec.family == "minigrid":
+        highs = torch.tensor(CELL_VALUES)
+        return (torch.rand(*batch, *spec.obs_shape, generator=generator) * highs).to(torch.uint8)
+    return torch.randint(0, 256, (*batch, *spec.obs_shape), generator=generator).to(torch.uint8)
+
+
+def drive(bonus, rollout: Rollout) -> torch.Tensor:
+    """Runs a bonus through PPO's protocol on a rollout: per step reset then observe, then reward
+    and update. Returns the rewards [T, N]."""
+    for t in range(rollout.num_steps):
+        new_episode = rollout.dones[t - 1] if t > 0 else torch.zeros(rollout.num_envs, dtype=torch.bool)
+        bonus.reset(new_episode)
+        bonus.observe(rollout.obs[t], rollout.actions[t], rollout.next_obs[t])
+    rewards = bonus.reward(rollout)
+    bonus.update(rollout)
+    return rewards
+
+
+@pytest.mark.parametrize("family", sorted(SPECS))
+@pytest.mark.parametrize("name", sorted(BONUSES))
+def test_every_bonus_runs_the_ppo_protocol_on_every_family(name, family):
+    """Rewards are finite, [T, N], and update returns float metrics, on grids and on pixels."""
+    spec = SPECS[family]
+    t, n = 3, spec.num_envs
+    g = torch.Generator().manual_seed(0)
+    obs = random_obs(spec, (t + 1, n), g)
+    rollout = Rollout(
+        obs=obs[:-1], next_obs=obs[1:], actions=torch.randint(0, spec.num_actions, (t, n), generator=g),
+        dones=torch.zeros(t, n, dtype=torch.bool), valid=torch.ones(t, n, dtype=torch.bool),
+    )
+    bonus = make_bonus(name, None, spec)
+    rewards = drive(bonus, rollout)
+    assert rewards.shape == (t, n) and torch.isfinite(rewards).all()
+    metrics = bonus.update(rollout)
+    assert all(isinstance(value, float) for value in metrics.values())
 
 
 def test_unknown_bonus_is_a_one_line_error():
     with pytest.raises(ValueError, match="unknown bonus 'rdn'"):
-        make_bonus("rdn", None, (7, 7, 3), 4, 0.99)
+        make_bonus("rdn", None, BonusSpec((7, 7, 3), 7, 4, "minigrid"))

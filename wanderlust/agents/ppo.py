@@ -319,7 +319,8 @@ class PPO:
             group["lr"] = lr
         episodes = self.collect()
         rollout = self.rollout()
-        intrinsic_rewards = self.bonus.reward(rollout)
+        # A reset step's action was ignored by the environment: it earns no bonus.
+        intrinsic_rewards = self.bonus.reward(rollout) * self.valid
         advantages, returns_ext, returns_int = self.advantages(intrinsic_rewards)
         metrics = self.update(advantages, returns_ext, returns_int)
         metrics.update(self.bonus.update(rollout))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from wanderlust.intrinsic.base import IntrinsicReward, NoBonus, Rollout
+from wanderlust.intrinsic.base import BonusSpec, IntrinsicReward, NoBonus, Rollout, StepRecorder
 from wanderlust.intrinsic.rnd import RND, RNDConfig
 
-# name → (class, config dataclass or None). A bonus's class is built as cls(config, obs_shape,
-# num_envs, gamma_int); bonuses without a config take no arguments.
+# name → (class, config dataclass or None). A bonus is built as cls(config, spec) with a
+# BonusSpec; config is None for bonuses without settings.
 BONUSES: dict[str, tuple[type[IntrinsicReward], type | None]] = {
     "none": (NoBonus, None),
     "rnd": (RND, RNDConfig),
@@ -19,10 +19,11 @@ def bonus_config_class(name: str) -> type | None:
     return BONUSES[name][1]
 
 
-def make_bonus(name: str, config, obs_shape: tuple[int, ...], num_envs: int, gamma_int: float) -> IntrinsicReward:
+def make_bonus(name: str, config, spec: BonusSpec) -> IntrinsicReward:
     config_class = bonus_config_class(name)
-    cls = BONUSES[name][0]
-    return cls() if config_class is None else cls(config, obs_shape, num_envs, gamma_int)
+    if config_class is not None and config is None:
+        config = config_class()
+    return BONUSES[name][0](config, spec)
 
 
-__all__ = ["BONUSES", "IntrinsicReward", "NoBonus", "RND", "RNDConfig", "Rollout", "bonus_config_class", "make_bonus"]
+__all__ = ["BONUSES", "BonusSpec", "IntrinsicReward", "NoBonus", "RND", "RNDConfig", "Rollout", "StepRecorder", "bonus_config_class", "make_bonus"]

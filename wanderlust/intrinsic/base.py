@@ -39,6 +39,38 @@ class Rollout:
         return self.obs.shape[1]
 
 
+@dataclass(frozen=True)
+class BonusSpec:
+    """What a bonus needs to know about the environment it will score."""
+
+    obs_shape: tuple[int, ...]  # one observation: MiniGrid [W, H, 3], Atari [stack, H, W], Procgen [3, H, W]
+    num_actions: int
+    num_envs: int
+    family: str  # "minigrid", "atari" or "procgen" (see wanderlust.envs)
+    gamma_int: float = 0.99  # discount of the intrinsic stream, for return-std normalisers
+
+
+class StepRecorder:
+    """Per-step values of an episodic bonus, [N] per `observe` call, handed over as [T, N].
+
+    Episodic bonuses score a transition when it happens (the episode's memory at that moment
+    decides it), so they record in `observe` and `reward` takes the last T records.
+    """
+
+    def __init__(self) -> None:
+        self._steps: list[torch.Tensor] = []
+
+    def append(self, values: torch.Tensor) -> None:
+        self._steps.append(values)
+
+    def take(self, num_steps: int) -> torch.Tensor:
+        if len(self._steps) < num_steps:
+            raise RuntimeError(f"an episodic bonus observed {len(self._steps)} steps of a {num_steps}-step rollout")
+        out = torch.stack(self._steps[-num_steps:])
+        self._steps = []
+        return out
+
+
 class IntrinsicReward(nn.Module):
     """Base class. Subclasses set `name` and `requires`, and override what they use."""
 
@@ -77,6 +109,9 @@ class NoBonus(IntrinsicReward):
     """No intrinsic reward (plain PPO). The intrinsic stream is all zeros."""
 
     name = "none"
+
+    def __init__(self, config: None = None, spec: BonusSpec | None = None):
+        super().__init__()
 
     def reward(self, rollout: Rollout) -> torch.Tensor:
         return torch.zeros(rollout.num_steps, rollout.num_envs, device=rollout.obs.device)

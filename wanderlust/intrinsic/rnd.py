@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from wanderlust.intrinsic.base import IntrinsicReward, Rollout
+from wanderlust.intrinsic.base import BonusSpec, IntrinsicReward, Rollout
 from wanderlust.intrinsic.running_stats import DiscountedReturnNormalizer, RunningMeanStd
 from wanderlust.nets import atari as atari_nets
 from wanderlust.nets import minigrid as minigrid_nets
@@ -43,13 +43,15 @@ class RND(IntrinsicReward):
     name = "rnd"
     requires = frozenset({"next_obs"})
 
-    def __init__(self, config: RNDConfig, obs_shape: tuple[int, ...], num_envs: int, gamma_int: float):
+    def __init__(self, config: RNDConfig, spec: BonusSpec):
         super().__init__()
         self.config = config
         self.warmup_steps = config.warmup_steps
-        self.pixels = len(obs_shape) == 3 and obs_shape[1] == obs_shape[2] and obs_shape[0] <= 4
-        if self.pixels:  # Atari frame stack [C, H, W]: the newest frame only
-            input_shape = (1, obs_shape[1], obs_shape[2])
+        obs_shape, num_envs, gamma_int = spec.obs_shape, spec.num_envs, spec.gamma_int
+        self.pixels = spec.family != "minigrid"
+        if self.pixels:  # the newest frame only: Atari [stack, H, W] → [1, H, W]; Procgen's RGB [3, H, W]
+            self.frame_channels = 1 if spec.family == "atari" else obs_shape[0]
+            input_shape = (self.frame_channels, obs_shape[1], obs_shape[2])
             self.target, self.predictor = atari_nets.rnd_networks(input_shape, config.feature_size or 512)
         else:  # MiniGrid cells [W, H, 3] → [3, W, H]
             input_shape = (obs_shape[2], obs_shape[0], obs_shape[1])
@@ -64,7 +66,7 @@ class RND(IntrinsicReward):
     def _select(self, obs: torch.Tensor) -> torch.Tensor:
         """uint8 [B, ...] observations → float network input [B, C, H, W] (not yet normalised)."""
         if self.pixels:
-            return obs[:, -1:].float()
+            return obs[:, -self.frame_channels :].float()
         return obs.permute(0, 3, 1, 2).float()
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:

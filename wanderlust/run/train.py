@@ -16,7 +16,7 @@ import torch
 
 from wanderlust import envs
 from wanderlust.agents.ppo import PPO
-from wanderlust.intrinsic import make_bonus
+from wanderlust.intrinsic import BonusSpec, make_bonus
 from wanderlust.run import checkpoint, config as config_module
 from wanderlust.run.config import Config, ConfigError
 from wanderlust.run.logger import MetricsLogger, Progress, truncate_metrics
@@ -52,8 +52,14 @@ def build_agent(config: Config, device: torch.device, num_envs: int | None = Non
         render=render,
         **config.env.options,
     )
-    obs_shape = tuple(env.single_observation_space.shape)
-    bonus = make_bonus(config.bonus, config.intrinsic, obs_shape, env.num_envs, config.ppo.gamma_int)
+    spec = BonusSpec(
+        obs_shape=tuple(env.single_observation_space.shape),
+        num_actions=int(env.single_action_space.n),
+        num_envs=env.num_envs,
+        family=env.family,
+        gamma_int=config.ppo.gamma_int,
+    )
+    bonus = make_bonus(config.bonus, config.intrinsic, spec)
     agent = PPO(config.ppo, env, bonus, config.frames, device, config.seed if seed is None else seed)
     return env, agent
 
