@@ -2,7 +2,8 @@
 
 A corridor of `length` cells: action 1 moves right, anything else stays. Reaching the end gives
 reward 1 and terminates; episodes are truncated after `max_steps`. Observations are MiniGrid-shaped
-(7×7×3 uint8) with the agent's position written into one cell. Auto-reset is next-step.
+(7×7×3 uint8) with the agent's position written into one cell. Auto-reset is next-step. With
+`room_size`, info["room"] is position // room_size, as envs that report rooms give it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ class Corridor:
     backend = "fake"
     env_id = "Corridor"
 
-    def __init__(self, num_envs: int = 4, length: int = 5, max_steps: int = 12):
+    def __init__(self, num_envs: int = 4, length: int = 5, max_steps: int = 12, room_size: int = 0):
         self.num_envs = num_envs
+        self.room_size = room_size
         self.length = length
         self.max_steps = max_steps
         self.single_observation_space = spaces.Box(0, 255, (7, 7, 3), np.uint8)
@@ -37,7 +39,12 @@ class Corridor:
         self.steps[:] = 0
         self.returns[:] = 0
         self.needs_reset[:] = False
-        return self._obs(), {}
+        return self._obs(), self._rooms({})
+
+    def _rooms(self, info: dict) -> dict:
+        if self.room_size:
+            info["room"] = self.position // self.room_size
+        return info
 
     def step(self, actions):
         actions = np.asarray(actions)
@@ -66,7 +73,7 @@ class Corridor:
         info["episode_return"] = np.where(done, self.returns, 0.0)
         info["episode_length"] = np.where(done, self.steps, 0)
         self.needs_reset = done
-        return self._obs(), reward, terminated, truncated, info
+        return self._obs(), reward, terminated, truncated, self._rooms(info)
 
     def close(self):
         pass

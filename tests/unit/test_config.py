@@ -70,3 +70,28 @@ def test_every_preset_resolves_alone_and_under_debug():
     for name in config_module.preset_names():
         resolve([name])
         resolve([name, "debug"])
+
+
+def test_a_preset_includes_others_beneath_itself(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("frames: 1000\nppo:\n  ent_coef: 0.5\n  epochs: 3\n")
+    top = tmp_path / "top.yaml"
+    top.write_text(f"include: {base}\nppo:\n  ent_coef: 0.25\n")
+    config = resolve([str(top)])
+    assert config.frames == 1000 and config.ppo.epochs == 3  # from the included preset
+    assert config.ppo.ent_coef == 0.25  # the including preset wins
+
+
+def test_ride_presets_carry_the_papers_coefficient_and_entropy_cost():
+    n7s4 = resolve(["ride_multiroom_n7s4"])
+    assert (n7s4.env.id, n7s4.bonus, n7s4.frames) == ("MiniGrid-MultiRoom-N7-S4-v0", "ride", 30_000_000)
+    assert (n7s4.ppo.int_coef, n7s4.ppo.ent_coef, n7s4.ppo.lr_schedule) == (0.1, 0.0005, "linear")
+    n12s10 = resolve(["ride_multiroom_n12s10"])
+    assert (n12s10.frames, n12s10.ppo.int_coef, n12s10.ppo.ent_coef) == (100_000_000, 0.5, 0.001)
+
+
+def test_an_include_cycle_is_a_one_line_error(tmp_path):
+    loop = tmp_path / "loop.yaml"
+    loop.write_text(f"include: {loop}\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        resolve([str(loop)])

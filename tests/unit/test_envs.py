@@ -135,7 +135,7 @@ def assert_same_rollout(
 
 def test_list_envs_is_sorted_by_family_and_includes_ride_ids():
     envs = list_envs()
-    assert set(envs) == {"minigrid", "atari"}
+    assert set(envs) == {"minigrid", "atari", "procgen"}
     for ids in envs.values():
         assert ids == sorted(ids)
     for env_id in [*RIDE_MULTIROOM, NOISY_TV, "MiniGrid-DoorKey-8x8-v0", "MiniGrid-FourRooms-v0"]:
@@ -683,3 +683,22 @@ def test_noisy_tv_colour_changes_on_drop_only():
 def test_noisy_tv_registration_is_importable_by_gymnasium():
     assert gym.spec(NOISY_TV).entry_point == "wanderlust.envs.minigrid:RideMultiRoomNoisyTVEnv"
     assert minigrid_family.NOISY_TV_ID == NOISY_TV
+
+
+def test_multiroom_reports_the_agents_room_on_gymnasium_and_nothing_on_envpool():
+    """Room 0 is the start room; a walk through the first door enters room 1 (the rooms are the
+    ones minigrid generated, so the check reads the agent's cell against room 1's bounds)."""
+    env = make("MiniGrid-MultiRoom-N7-S4-v0", 2, seed=3, backend="gymnasium")
+    _, info = env.reset()
+    assert info["room"].tolist() == [0, 0] and info["episode_rooms"].tolist() == [0, 0]
+    single = minigrid_family.make_single("MiniGrid-MultiRoom-N7-S4-v0", minigrid_family.resolve_options({}))
+    _, step_info = single.reset(seed=3)
+    assert step_info["room"] == 0
+    base = single.unwrapped
+    second = base.rooms[1]
+    base.agent_pos = np.array(second.top) + 1  # inside room 1's walls
+    _, _, _, _, step_info = single.step(base.actions.left)
+    assert step_info["room"] == 1
+    if "MiniGrid-MultiRoom-N6-v0" in envpool_task_ids():
+        _, info = make("MiniGrid-MultiRoom-N7-S4-v0", 2, seed=3, backend="envpool").reset()
+        assert "room" not in info

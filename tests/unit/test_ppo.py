@@ -172,3 +172,30 @@ def test_minigrid_one_hot_planes_match_per_channel_one_hot():
     assert planes.shape == (5, sum(CELL_VALUES), 7, 7)
     assert torch.equal(planes, reference.permute(0, 3, 1, 2).float())
     assert torch.equal(planes.sum(1), torch.full((5, 7, 7), 3.0))  # exactly one hot cell per channel
+
+
+def test_reset_steps_earn_no_bonus_and_the_weighted_bonus_is_clipped():
+    agent = _agent(ConstantBonus(3.0), int_coef=0.5, int_reward_clip=1.0)
+    result = agent.iterate()
+    rewards = agent.bonus.reward(agent.rollout())
+    expected = (rewards * agent.valid).clamp(-2.0, 2.0)  # |int_coef · r| ≤ 1
+    assert (~agent.valid).any() and (rewards > 2.0).any()
+    assert result["metrics"]["intrinsic_reward"] == pytest.approx(
+        (expected * agent.valid).sum().item() / agent.valid.sum().item(), rel=1e-5
+    )
+
+
+def test_share_of_bonus_in_the_start_room_is_read_off_the_observations():
+    """Rooms of the fake corridor are position // 2; episodes start in room 0 at position 0, and the
+    position is the column of the marked cell in the observation."""
+    torch.manual_seed(0)
+    cfg = PPOConfig(num_steps=32, hidden_size=16)
+    env = Corridor(num_envs=3, length=5, max_steps=12, room_size=2)
+    agent = PPO(cfg, env, ConstantBonus(1.0), total_frames=10_000, device=torch.device("cpu"))
+    metrics = agent.iterate()["metrics"]
+    rewards = agent.bonus.reward(agent.rollout()) * agent.valid
+    position = agent.obs[1:, :, 3, :, 0].argmax(-1)  # [T, N]: the column holding the agent mark
+    in_start_room = position // 2 == 0
+    expected = (rewards * in_start_room).sum() / rewards.sum()
+    assert 0.0 < expected < 1.0
+    assert metrics["intrinsic_share_start_room"] == pytest.approx(expected.item(), rel=1e-5)

@@ -40,6 +40,10 @@ class PPOConfig:
     """Weight of the extrinsic advantage (the seed's 2)."""
     int_coef: float = 1.0
     """Weight of the intrinsic advantage (the seed's 1)."""
+    int_reward_clip: float = 0.0
+    """If positive, clip the weighted intrinsic reward int_coef·r to ±int_reward_clip. RIDE clips
+    its single reward stream (extrinsic + coefficient × bonus) to ±1; MiniGrid pays extrinsic
+    reward only on the goal step, so clipping the weighted bonus is the same elsewhere."""
     episodic_intrinsic: bool = False
     """Cut the intrinsic return at episode ends; the seed's intrinsic stream is non-episodic."""
     normalize_advantages: bool = True
@@ -130,6 +134,10 @@ class PPO:
         self.valid = torch.zeros((steps, n), dtype=torch.bool, device=device)
         self.values_ext = torch.zeros((steps + 1, n), device=device)
         self.values_int = torch.zeros((steps + 1, n), device=device)
+        # Whether each step's next observation lies in the room its episode started in (envs that
+        # report rooms only): the share of bonus earned there shows a noisy TV capturing a bonus.
+        self.in_start_room = torch.zeros((steps, n), dtype=torch.bool, device=device)
+        self.start_room: np.ndarray | None = None
 
         self.frames = 0
         self.iteration = 0
@@ -139,7 +147,8 @@ class PPO:
 
     def _start_episodes(self, seed: int) -> None:
         """Resets every environment (at the start of a run, and when a run resumes)."""
-        obs, _ = self.env.reset(seed=seed)
+        obs, info = self.env.reset(seed=seed)
+        self.start_room = np.asarray(info["room"]) if "room" in info else None
         self.obs[-1].copy_(torch.from_numpy(np.asarray(obs)))
         self.episode_start[-1] = True
         self.prev_done = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
@@ -149,6 +158,8 @@ class PPO:
     def _env_step(self, actions: torch.Tensor):
         obs, reward, terminated, truncated, info = self.env.step(actions.cpu().numpy())
         self.frames += self.num_envs
+        if self.start_room is not None:  # a reset step shows the new episode's first room
+            self.start_room = np.where(self.prev_done.cpu().numpy(), info["room"], self.start_room)
         return (
             torch.from_numpy(np.asarray(obs)),
             torch.as_tensor(reward, dtype=torch.float32),
@@ -198,6 +209,8 @@ class PPO:
             next_obs, reward, terminated, truncated, info = self._env_step(actions)
             done = (terminated | truncated).to(self.device)
             self.obs[t + 1].copy_(next_obs)
+            if self.start_room is not None:
+                self.in_start_room[t] = torch.from_numpy(info["room"] == self.start_room)
             self.rewards[t] = reward
             self.terminated[t] = terminated
             self.dones[t] = done
@@ -321,6 +334,9 @@ class PPO:
         rollout = self.rollout()
         # A reset step's action was ignored by the environment: it earns no bonus.
         intrinsic_rewards = self.bonus.reward(rollout) * self.valid
+        if self.config.int_reward_clip > 0 and self.config.int_coef > 0:
+            bound = self.config.int_reward_clip / self.config.int_coef
+            intrinsic_rewards = intrinsic_rewards.clamp(-bound, bound)
         advantages, returns_ext, returns_int = self.advantages(intrinsic_rewards)
         metrics = self.update(advantages, returns_ext, returns_int)
         metrics.update(self.bonus.update(rollout))
@@ -329,6 +345,10 @@ class PPO:
         metrics["extrinsic_reward"] = masked_mean(self.rewards, valid).item()
         metrics["explained_variance_ext"] = explained_variance(self.values_ext[:-1][valid], returns_ext[valid])
         metrics["learning_rate"] = lr
+        if self.start_room is not None:
+            earned = intrinsic_rewards.abs()
+            total = earned.sum()
+            metrics["intrinsic_share_start_room"] = ((earned * self.in_start_room).sum() / total).item() if total > 0 else float("nan")
         self.iteration += 1
         return {"metrics": metrics, "episodes": episodes}
 

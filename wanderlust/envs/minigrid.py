@@ -11,6 +11,7 @@ Observations are minigrid's encoded grid (object index, colour index, state per 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -202,6 +203,36 @@ class MiniGridImage(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         return grid
 
 
+class MultiRoomInfo(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Puts the index of the room the agent stands in into ``info["room"]`` on reset and step.
+
+    Rooms are numbered in minigrid's generation order: room 0 is the one the agent starts in (on
+    NoisyTV, the room with the noisy ball). A door cell lies in the walls of two rooms and counts
+    as the earlier one.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+
+    def _room(self) -> int:
+        base = self.unwrapped
+        x, y = base.agent_pos
+        for index, room in enumerate(base.rooms):
+            (left, top), (width, height) = room.top, room.size
+            if left <= x < left + width and top <= y < top + height:
+                return index
+        raise RuntimeError(f"agent at {(x, y)} is in no room")
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        return obs, {**info, "room": self._room()}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward, terminated, truncated, {**info, "room": self._room()}
+
+
 def _register_ride_envs() -> None:
     for env_id, (num_rooms, max_room_size) in _RIDE_MULTIROOM_SIZES.items():
         if env_id not in gym.registry:
@@ -243,6 +274,8 @@ def resolve_options(options: dict[str, Any]) -> dict[str, Any]:
 def make_single(env_id: str, options: dict[str, Any], render_mode: str | None = None) -> gym.Env:
     """One gymnasium env with our observation wrapper (what the gymnasium backend batches)."""
     env = gym.make(env_id, render_mode=render_mode)
+    if isinstance(env.unwrapped, MultiRoomEnv):
+        env = MultiRoomInfo(env)
     return MiniGridImage(env, full_obs=options["full_obs"])
 
 
@@ -271,9 +304,14 @@ def envpool_config(
     raise ValueError(f"envpool has no version of {env_id}; use backend='gymnasium' or 'auto'")
 
 
-def room_reader(env_id: str) -> None:
-    """MiniGrid reports no rooms."""
-    return None
+def _agent_room(info: dict[str, Any]) -> np.ndarray | None:
+    return info.get("room")
+
+
+def room_reader(env_id: str) -> Callable[[dict[str, Any]], np.ndarray | None] | None:
+    """MultiRoom envs report the agent's room on the gymnasium backend (MultiRoomInfo); envpool's
+    MultiRoom does not, and the reader then returns None."""
+    return _agent_room if "MultiRoom" in env_id else None
 
 
 def training_reward(options: dict[str, Any]) -> None:

@@ -1,8 +1,9 @@
 """Which family runs an environment id, and what a family must provide.
 
-An id belongs to exactly one family module (``minigrid.py``, ``atari.py``); the module knows how to
-build one gymnasium env for the id, how envpool runs it (if it can), which rooms it reports and how
-its training reward is clipped. ``make`` in ``__init__.py`` only composes these.
+An id belongs to exactly one family module (``minigrid.py``, ``atari.py``, ``procgen.py``); the
+module knows how to build one gymnasium env for the id (or why it cannot), how envpool runs it (if
+it can), which rooms it reports and how its training reward is clipped. ``make`` in
+``__init__.py`` only composes these.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from . import atari, minigrid
+from . import atari, minigrid, procgen
 from .vector import RoomReader, envpool_installed, envpool_task_ids
 
 __all__ = [
@@ -47,7 +48,8 @@ class Family(Protocol):
 
     def make_single(
         self, env_id: str, options: dict[str, Any], render_mode: str | None = None
-    ) -> gym.Env: ...
+    ) -> gym.Env:
+        """One gymnasium env; an envpool-only family raises, saying why and what to use."""
 
     def envpool_config(
         self, env_id: str, options: dict[str, Any], envpool_ids: frozenset[str]
@@ -64,7 +66,11 @@ class Family(Protocol):
 FAMILIES: dict[str, Family] = {
     minigrid.NAME: minigrid,  # type: ignore[dict-item]
     atari.NAME: atari,  # type: ignore[dict-item]
+    procgen.NAME: procgen,  # type: ignore[dict-item]
 }
+
+ENVPOOL_ONLY_FAMILIES = frozenset({procgen.NAME})
+"""Families without a gymnasium version (see procgen.py for why)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,8 @@ class EnvSpec:
     env_id: str
     family: str
     backends: tuple[str, ...]
-    """Backends that can run the id with default options: "gymnasium" always, "envpool" if able."""
+    """Backends that can run the id with default options: "gymnasium" except for envpool-only
+    families, "envpool" if able."""
 
 
 @functools.cache
@@ -83,7 +90,7 @@ def _family_by_id() -> dict[str, str]:
 
 
 def list_envs() -> dict[str, list[str]]:
-    """Registered ids by family, sorted (Atari is empty without ale-py)."""
+    """Registered ids by family, sorted (Atari is empty without ale-py; Procgen is always listed)."""
     return {name: sorted(family.registered_ids()) for name, family in FAMILIES.items()}
 
 
@@ -102,13 +109,14 @@ def family_of(env_id: str) -> Family:
 
 
 def env_family(env_id: str) -> str:
-    """The family name of an id ("minigrid" or "atari"), validating it without building the env."""
+    """The family name of an id ("minigrid", "atari" or "procgen"), validating it without building
+    the env."""
     return family_of(env_id).NAME
 
 
 def env_spec(env_id: str) -> EnvSpec:
     family = family_of(env_id)
-    backends = ["gymnasium"]
+    backends = [] if family.NAME in ENVPOOL_ONLY_FAMILIES else ["gymnasium"]
     if envpool_installed():
         try:
             family.envpool_config(

@@ -37,8 +37,9 @@ __all__ = [
     "envpool_task_ids",
 ]
 
-RoomReader = Callable[[dict[str, Any]], np.ndarray]
-"""Maps a backend's raw step info to the current room number of every env, shape [N]."""
+RoomReader = Callable[[dict[str, Any]], np.ndarray | None]
+"""Maps a backend's raw step info to the current room number of every env, shape [N]; None when
+this backend does not report rooms for the env (then the run has no room statistics)."""
 
 _ROOM_VALUES = 256  # rooms are read from one byte of RAM
 
@@ -218,8 +219,10 @@ class EpisodeStatistics(VectorWrapper):
             "episode_return": np.zeros(n, dtype=np.float64),
             "episode_length": np.zeros(n, dtype=np.int64),
         }
+        room = self._read_room(backend_info)
+        if room is None:  # this backend does not report rooms for this env
+            self._room_reader = None
         if self._room_reader is not None:
-            room = self._read_room(backend_info)
             self._visited[np.arange(n), room] = True
             info["room"] = room
             info["episode_rooms"] = np.zeros(n, dtype=np.int64)
@@ -249,15 +252,15 @@ class EpisodeStatistics(VectorWrapper):
         self._autoresetting = done
         return obs, reward, terminated, truncated, info
 
-    def _read_room(self, backend_info: dict[str, Any]) -> np.ndarray:
-        assert self._room_reader is not None
-        return np.asarray(self._room_reader(backend_info), dtype=np.int64)
+    def _read_room(self, backend_info: dict[str, Any]) -> np.ndarray | None:
+        room = self._room_reader(backend_info) if self._room_reader is not None else None
+        return None if room is None else np.asarray(room, dtype=np.int64)
 
 
 class VecEnv(VectorWrapper):
     """What ``wanderlust.envs.make`` returns: a gymnasium vector env that says what it runs.
 
-    Attributes ``env_id``, ``family`` ("minigrid" or "atari") and ``backend`` ("gymnasium" or
+    Attributes ``env_id``, ``family`` ("minigrid", "atari" or "procgen") and ``backend`` ("gymnasium" or
     "envpool", the one actually chosen) let logs and checkpoints record the exact environment.
     """
 

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from wanderlust.intrinsic.base import BonusSpec, IntrinsicReward, NoBonus, Rollout, StepRecorder
+from wanderlust.intrinsic.counts import CountBonus, CountConfig
+from wanderlust.intrinsic.icm import ICM, ICMConfig
+from wanderlust.intrinsic.noveld import NovelD, NovelDConfig
+from wanderlust.intrinsic.ride import RIDE, EpisodicCount, EpisodicCountConfig, RIDEConfig, RIDENoEpisodic
 from wanderlust.intrinsic.rnd import RND, RNDConfig
+from wanderlust.intrinsic.snd import SNDSTD, SNDV, SNDVIC, SNDConfig
 
 # name → (class, config dataclass or None). A bonus is built as cls(config, spec) with a
 # BonusSpec; config is None for bonuses without settings.
 BONUSES: dict[str, tuple[type[IntrinsicReward], type | None]] = {
     "none": (NoBonus, None),
     "rnd": (RND, RNDConfig),
+    "snd-v": (SNDV, SNDConfig),
+    "snd-std": (SNDSTD, SNDConfig),
+    "snd-vic": (SNDVIC, SNDConfig),
+    "icm": (ICM, ICMConfig),
+    "ride": (RIDE, RIDEConfig),
+    "ride-no-episodic": (RIDENoEpisodic, RIDEConfig),
+    "episodic-count": (EpisodicCount, EpisodicCountConfig),
+    "count": (CountBonus, CountConfig),
+    "noveld": (NovelD, NovelDConfig),
 }
 
 

@@ -37,6 +37,8 @@ class RNDConfig:
     max_grad_norm: float = 0.5
     feature_size: int = 0
     """Output size of target and predictor; 0 means 512 on Atari, 128 on MiniGrid."""
+    return_normalization: bool = True
+    """Divide the bonus by the running std of its per-environment discounted return (Burda et al.)."""
 
 
 class RND(IntrinsicReward):
@@ -65,8 +67,8 @@ class RND(IntrinsicReward):
 
     def _select(self, obs: torch.Tensor) -> torch.Tensor:
         """uint8 [B, ...] observations → float network input [B, C, H, W] (not yet normalised)."""
-        if self.pixels:
-            return obs[:, -self.frame_channels :].float()
+        if self.pixels:  # frames in [0, 1], as the seed feeds them
+            return obs[:, -self.frame_channels :].float() / 255.0
         return obs.permute(0, 3, 1, 2).float()
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,7 +95,7 @@ class RND(IntrinsicReward):
         next_obs = rollout.next_obs.flatten(0, 1)
         raw = self.raw_reward(next_obs).reshape(rollout.num_steps, rollout.num_envs)
         self._last_raw_mean = raw.mean().item()
-        return self.reward_normalizer(raw)
+        return self.reward_normalizer(raw) if self.config.return_normalization else raw
 
     @torch.no_grad()
     def warmup(self, next_obs: torch.Tensor) -> None:
@@ -103,7 +105,8 @@ class RND(IntrinsicReward):
         self.warmup(rollout.next_obs)  # fold this rollout into the observation statistics
         cfg = self.config
         with torch.no_grad():  # the target is fixed: its features are computed once per rollout
-            inputs = self._normalise(self._select(rollout.next_obs.flatten(0, 1)))
+            # Auto-reset steps are no transitions: they stay out of the loss as everywhere else.
+            inputs = self._normalise(self._select(rollout.next_obs[rollout.valid]))
             targets = torch.cat([self.target(part) for part in inputs.split(512)])
         batch_size = inputs.shape[0]
         minibatch = max(1, batch_size // cfg.minibatches)

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train an agent; writes a run directory")
     train.add_argument("--env", help="environment id (see `wanderlust envs`); default MiniGrid-DoorKey-8x8-v0")
-    train.add_argument("--bonus", help="intrinsic reward: none, rnd (default rnd)")
+    train.add_argument("--bonus", help="intrinsic reward (default rnd); see docs/ for the list")
     train.add_argument("--frames", type=frame_count, help="frame budget, e.g. 1e6 (warm-up frames count)")
     train.add_argument("--num-envs", type=positive_int)
     train.add_argument("--seed", type=int)

@@ -84,7 +84,23 @@ def load_preset(name: str) -> dict:
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"preset {name!r} is not a mapping of config keys")
-    return data
+    # `include: [other, ...]` stacks other presets underneath this one (this one wins).
+    included = data.pop("include", [])
+    if isinstance(included, str):
+        included = [included]
+    if name in _including:
+        raise ConfigError(f"preset {name!r} includes itself")
+    _including.add(name)
+    try:
+        base: dict = {}
+        for other in included:
+            base = merge(base, load_preset(other))
+    finally:
+        _including.discard(name)
+    return merge(base, data)
+
+
+_including: set[str] = set()  # presets being loaded, to refuse include cycles
 
 
 def merge(base: dict, update: dict) -> dict:

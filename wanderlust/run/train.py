@@ -172,7 +172,7 @@ def _loop(config: Config, run_dir: Path, agent: PPO, logger: MetricsLogger, prog
     episodes: dict[str, list] = defaultdict(list)
     iterations = 0
     start_time, start_frames = time.perf_counter(), agent.frames
-    tracks_rooms = "MontezumaRevenge" in config.env.id
+    tracks_rooms = agent.start_room is not None
     while agent.frames < config.frames:
         result = agent.iterate()
         iterations += 1
