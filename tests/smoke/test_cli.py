@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from wanderlust.intrinsic import BONUSES
 from wanderlust.run.cli import main
 from wanderlust.run.config import preset_names
 
@@ -248,6 +249,17 @@ def test_sigkill_at_any_moment_resumes_cleanly(tmp_path):
     steps = np.diff(frames)
     assert (steps == 128).all(), f"no missing rows: {sorted(set(steps.tolist()))}"
     assert not list(run_dir.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("bonus", sorted(BONUSES))
+def test_every_bonus_trains_checkpoints_and_resumes(bonus, tmp_path):
+    """Each bonus end to end: train, checkpoint (its networks, optimiser and counts loaded back with
+    weights_only=True), resume with a larger budget."""
+    run_dir = tmp_path / bonus
+    assert main(["train", "--env", ENV, "--bonus", bonus, "--preset", "debug", "--frames", "256", "--run-dir", str(run_dir)]) == 0
+    assert main(["train", "--resume", str(run_dir), "--frames", "512"]) == 0
+    table = rows(run_dir)
+    assert int(table[-1]["frames"]) >= 512 and all(np.isfinite(float(r["intrinsic_reward"])) for r in table)
 
 
 @pytest.mark.parametrize("preset", preset_names())

@@ -7,7 +7,7 @@ import pytest
 import torch
 from fakes import Corridor
 
-from test_intrinsic import SPECS, drive, random_obs
+from test_intrinsic import SPECS, drive, random_obs, random_rollout, rollout_from
 from wanderlust.agents.ppo import PPO, PPOConfig
 from wanderlust.intrinsic.base import BonusSpec, Rollout
 from wanderlust.intrinsic.icm import ICM, ICMConfig, forward_distance
@@ -28,22 +28,6 @@ def make(name: str, spec: BonusSpec = GRID, seed: int = 0, **config):
     torch.manual_seed(seed)
     cls, config_class = BONUS_CLASSES[name]
     return cls(config_class(**config), spec)
-
-
-def rollout_from(obs, next_obs, actions, dones=None, valid=None) -> Rollout:
-    t, n = actions.shape
-    return Rollout(
-        obs=obs, next_obs=next_obs, actions=actions,
-        dones=torch.zeros(t, n, dtype=torch.bool) if dones is None else dones,
-        valid=torch.ones(t, n, dtype=torch.bool) if valid is None else valid,
-    )
-
-
-def random_rollout(spec: BonusSpec, steps: int, seed: int) -> Rollout:
-    g = torch.Generator().manual_seed(seed)
-    obs = random_obs(spec, (steps + 1, spec.num_envs), g)
-    actions = torch.randint(0, spec.num_actions, (steps, spec.num_envs), generator=g)
-    return rollout_from(obs[:-1], obs[1:], actions)
 
 
 def saved_and_loaded(state: dict) -> dict:

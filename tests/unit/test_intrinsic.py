@@ -133,6 +133,22 @@ def random_obs(spec: BonusSpec, batch: tuple[int, ...], generator: torch.Generat
     return torch.randint(0, 256, (*batch, *spec.obs_shape), generator=generator).to(torch.uint8)
 
 
+def rollout_from(obs, next_obs, actions, dones=None, valid=None) -> Rollout:
+    t, n = actions.shape
+    return Rollout(
+        obs=obs, next_obs=next_obs, actions=actions,
+        dones=torch.zeros(t, n, dtype=torch.bool) if dones is None else dones,
+        valid=torch.ones(t, n, dtype=torch.bool) if valid is None else valid,
+    )
+
+
+def random_rollout(spec: BonusSpec, steps: int, seed: int) -> Rollout:
+    g = torch.Generator().manual_seed(seed)
+    obs = random_obs(spec, (steps + 1, spec.num_envs), g)
+    actions = torch.randint(0, spec.num_actions, (steps, spec.num_envs), generator=g)
+    return rollout_from(obs[:-1], obs[1:], actions)
+
+
 def drive(bonus, rollout: Rollout) -> torch.Tensor:
     """Runs a bonus through PPO's protocol on a rollout: per step reset then observe, then reward
     and update. Returns the rewards [T, N]."""

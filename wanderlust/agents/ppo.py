@@ -65,6 +65,15 @@ class PPOConfig:
     lstm_layers: int = 1
 
 
+def check_network(network: str, family: str) -> None:
+    """Refuses a policy network that cannot read the family's observations (one-line ValueError)."""
+    if network != "auto" and (network == "minigrid") != (family == "minigrid"):
+        raise ValueError(
+            f"ppo.network {network!r} does not fit {family} observations: use minigrid (or auto) on "
+            "MiniGrid and the seed's A, B, C or D on pixels"
+        )
+
+
 def gae(
     rewards: torch.Tensor,
     values: torch.Tensor,
@@ -118,6 +127,7 @@ class PPO:
         network = config.network
         if network == "auto":
             network = "minigrid" if env.family == "minigrid" else "A"
+        check_network(network, env.family)
         self.policy = build_policy(
             network, obs_shape, int(env.single_action_space.n), config.hidden_size, config.lstm_size, config.lstm_layers
         ).to(device)

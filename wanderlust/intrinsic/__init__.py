@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from wanderlust.intrinsic.base import BonusSpec, IntrinsicReward, NoBonus, Rollout, StepRecorder
 from wanderlust.intrinsic.counts import CountBonus, CountConfig
+from wanderlust.intrinsic.disagreement import Disagreement, DisagreementConfig
+from wanderlust.intrinsic.e3b import E3B, E3BConfig
 from wanderlust.intrinsic.icm import ICM, ICMConfig
+from wanderlust.intrinsic.ngu import NGU, NGUConfig
 from wanderlust.intrinsic.noveld import NovelD, NovelDConfig
+from wanderlust.intrinsic.re3 import RE3, RE3Config
 from wanderlust.intrinsic.ride import RIDE, EpisodicCount, EpisodicCountConfig, RIDEConfig, RIDENoEpisodic
 from wanderlust.intrinsic.rnd import RND, RNDConfig
 from wanderlust.intrinsic.snd import SNDSTD, SNDV, SNDVIC, SNDConfig
@@ -24,6 +28,10 @@ BONUSES: dict[str, tuple[type[IntrinsicReward], type | None]] = {
     "episodic-count": (EpisodicCount, EpisodicCountConfig),
     "count": (CountBonus, CountConfig),
     "noveld": (NovelD, NovelDConfig),
+    "e3b": (E3B, E3BConfig),
+    "ngu": (NGU, NGUConfig),
+    "disagreement": (Disagreement, DisagreementConfig),
+    "re3": (RE3, RE3Config),
 }
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from wanderlust import envs
-from wanderlust.agents.ppo import PPO
+from wanderlust.agents.ppo import PPO, check_network
 from wanderlust.intrinsic import BonusSpec, make_bonus
 from wanderlust.run import checkpoint, config as config_module
 from wanderlust.run.config import Config, ConfigError
@@ -126,7 +126,11 @@ def train(
         if isinstance(overrides, dict):
             overrides = [f"{key}={value}" for key, value in overrides.items()]
         config = config_module.resolve(presets, values, overrides)
-        envs.env_family(config.env.id)  # fail on an unknown id before creating anything
+        # Fail on an unknown id or a misfit network before creating anything.
+        try:
+            check_network(config.ppo.network, envs.env_family(config.env.id))
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         run_dir = _prepare_run_dir(config, Path(run_dir) if run_dir is not None else None)
         state = None
     _run(config, Path(run_dir), state)
