@@ -105,8 +105,7 @@ class RND(IntrinsicReward):
         self.warmup(rollout.next_obs)  # fold this rollout into the observation statistics
         cfg = self.config
         with torch.no_grad():  # the target is fixed: its features are computed once per rollout
-            # Auto-reset steps are no transitions: they stay out of the loss as everywhere else.
-            inputs = self._normalise(self._select(rollout.next_obs[rollout.valid]))
+            inputs = self._normalise(self._select(rollout.next_obs.flatten(0, 1)))
             targets = torch.cat([self.target(part) for part in inputs.split(512)])
         batch_size = inputs.shape[0]
         minibatch = max(1, batch_size // cfg.minibatches)
