@@ -48,4 +48,9 @@ def make_bonus(name: str, config, spec: BonusSpec) -> IntrinsicReward:
     return BONUSES[name][0](config, spec)
 
 
-__all__ = ["BONUSES", "BonusSpec", "IntrinsicReward", "NoBonus", "RND", "RNDConfig", "Rollout", "StepRecorder", "bonus_config_class", "make_bonus"]
+__all__ = [
+    "BONUSES", "BonusSpec", "IntrinsicReward", "NoBonus", "Rollout", "StepRecorder", "bonus_config_class", "make_bonus",
+    "RND", "RNDConfig", "SNDV", "SNDSTD", "SNDVIC", "SNDConfig", "ICM", "ICMConfig", "RIDE", "RIDENoEpisodic",
+    "RIDEConfig", "EpisodicCount", "EpisodicCountConfig", "CountBonus", "CountConfig", "NovelD", "NovelDConfig",
+    "E3B", "E3BConfig", "NGU", "NGUConfig", "Disagreement", "DisagreementConfig", "RE3", "RE3Config",
+]
