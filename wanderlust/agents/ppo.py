@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wanderlust.intrinsic.base import IntrinsicReward, Rollout
+from wanderlust.intrinsic.base import IntrinsicReward, Rollout, masked_mean
 from wanderlust.nets.policy import build_policy
 
 
@@ -98,11 +98,6 @@ def gae(
         running = delta + gamma * lam * keep[t] * running
         advantages[t] = running
     return advantages
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    mask = mask.float()
-    return (x * mask).sum() / mask.sum().clamp(min=1.0)
 
 
 class PPO:

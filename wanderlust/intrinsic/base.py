@@ -50,6 +50,11 @@ class BonusSpec:
     gamma_int: float = 0.99  # discount of the intrinsic stream, for return-std normalisers
 
 
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of values over the True entries of a bool mask of the same shape; 0-d, no device sync."""
+    return (values * mask).sum() / mask.sum().clamp(min=1)
+
+
 class StepRecorder:
     """Per-step values of an episodic bonus, [N] per `observe` call, handed over as [T, N].
 

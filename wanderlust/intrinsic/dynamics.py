@@ -1,4 +1,5 @@
-"""Learned dynamics in an embedding space, shared by the bonuses that train φ with them.
+"""Learned dynamics in an embedding space, and inverse-model training, shared by the bonuses that
+train φ with them.
 
 ICM (Pathak et al. 2017) and RIDE (Raileanu & Rocktäschel 2020) train φ with an inverse model
 (predict the action from φ(s), φ(s')) and a forward model (predict φ(s') from φ(s) and the action);
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wanderlust.intrinsic.base import BonusSpec
+from wanderlust.intrinsic.base import BonusSpec, Rollout
 from wanderlust.nets.embedding import Embedding
 from wanderlust.nets.init import orthogonal_all
 
@@ -61,3 +62,38 @@ class DynamicsModels(nn.Module):
             predicted = self.forward_model(torch.cat([features, one_hot], dim=1))
             forward = 0.5 * (predicted - next_features).pow(2).sum(1)
         return DynamicsLosses(forward, inverse, accuracy, features, next_features)
+
+
+def train_inverse_model(
+    dynamics: DynamicsModels,
+    optimizer: torch.optim.Optimizer,
+    rollout: Rollout,
+    minibatch_size: int,
+    epochs: int,
+    max_grad_norm: float,
+) -> dict[str, float]:
+    """Trains φ and the inverse model on the rollout's real transitions (reset steps are left out);
+    returns the mean cross-entropy and action accuracy over the steps taken."""
+    obs, next_obs, actions = rollout.obs.flatten(0, 1), rollout.next_obs.flatten(0, 1), rollout.actions.flatten()
+    valid = rollout.valid.flatten().float()
+    size = obs.shape[0]
+    batch = max(1, min(minibatch_size, size))
+    parameters = list(dynamics.parameters())
+    totals = torch.zeros(2, device=obs.device)
+    steps = 0
+    for _ in range(epochs):
+        order = torch.randperm(size, device=obs.device)
+        for start in range(0, size, batch):
+            index = order[start : start + batch]
+            terms = dynamics.losses(obs[index], actions[index], next_obs[index])
+            weights = valid[index]
+            count = weights.sum().clamp(min=1.0)
+            loss = terms.inverse @ weights / count
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(parameters, max_grad_norm)
+            optimizer.step()
+            totals += torch.stack([loss.detach(), terms.inverse_accuracy @ weights / count])
+            steps += 1
+    inverse_loss, inverse_accuracy = (totals / max(steps, 1)).tolist()
+    return {"inverse_loss": inverse_loss, "inverse_accuracy": inverse_accuracy}

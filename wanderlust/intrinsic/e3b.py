@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from wanderlust.intrinsic.base import BonusSpec, IntrinsicReward, Rollout, StepRecorder
-from wanderlust.intrinsic.dynamics import DynamicsModels
+from wanderlust.intrinsic.base import BonusSpec, IntrinsicReward, Rollout, StepRecorder, masked_mean
+from wanderlust.intrinsic.dynamics import DynamicsModels, train_inverse_model
 from wanderlust.intrinsic.running_stats import DiscountedReturnNormalizer, RunningMeanStd
 
 
@@ -61,46 +61,6 @@ def elliptical_bonus(cov_inverse: torch.Tensor, features: torch.Tensor) -> torch
     scaled = u / (1.0 + bonus).sqrt().unsqueeze(1)
     cov_inverse.addcmul_(scaled.unsqueeze(2), scaled.unsqueeze(1), value=-1.0)
     return bonus
-
-
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of values over the True entries of a bool mask of the same shape; 0-d, no device sync."""
-    return (values * mask).sum() / mask.sum().clamp(min=1)
-
-
-def train_inverse_model(
-    dynamics: DynamicsModels,
-    optimizer: torch.optim.Optimizer,
-    rollout: Rollout,
-    minibatch_size: int,
-    epochs: int,
-    max_grad_norm: float,
-) -> dict[str, float]:
-    """Trains φ and the inverse model on the rollout's real transitions (reset steps are left out);
-    returns the mean cross-entropy and action accuracy over the steps taken."""
-    obs, next_obs, actions = rollout.obs.flatten(0, 1), rollout.next_obs.flatten(0, 1), rollout.actions.flatten()
-    valid = rollout.valid.flatten().float()
-    size = obs.shape[0]
-    batch = max(1, min(minibatch_size, size))
-    parameters = list(dynamics.parameters())
-    totals = torch.zeros(2, device=obs.device)
-    steps = 0
-    for _ in range(epochs):
-        order = torch.randperm(size, device=obs.device)
-        for start in range(0, size, batch):
-            index = order[start : start + batch]
-            terms = dynamics.losses(obs[index], actions[index], next_obs[index])
-            weights = valid[index]
-            count = weights.sum().clamp(min=1.0)
-            loss = terms.inverse @ weights / count
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(parameters, max_grad_norm)
-            optimizer.step()
-            totals += torch.stack([loss.detach(), terms.inverse_accuracy @ weights / count])
-            steps += 1
-    inverse_loss, inverse_accuracy = (totals / max(steps, 1)).tolist()
-    return {"inverse_loss": inverse_loss, "inverse_accuracy": inverse_accuracy}
 
 
 class E3B(IntrinsicReward):

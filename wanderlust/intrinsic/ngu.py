@@ -21,9 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from wanderlust.intrinsic.base import BonusSpec, IntrinsicReward, Rollout, StepRecorder
-from wanderlust.intrinsic.dynamics import DynamicsModels
-from wanderlust.intrinsic.e3b import masked_mean, train_inverse_model
+from wanderlust.intrinsic.base import BonusSpec, IntrinsicReward, Rollout, StepRecorder, masked_mean
+from wanderlust.intrinsic.dynamics import DynamicsModels, train_inverse_model
 from wanderlust.intrinsic.rnd import RND, RNDConfig
 from wanderlust.intrinsic.running_stats import DiscountedReturnNormalizer, RunningMeanStd
 
