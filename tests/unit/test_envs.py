@@ -334,6 +334,55 @@ def test_full_obs_is_the_encoded_map_with_the_agent():
     env.close()
 
 
+@pytest.mark.parametrize(
+    ("env_id", "kwargs"),
+    [
+        ("MiniGrid-MultiRoomNoisyTV-N7-S4-v0", {}),
+        ("MiniGrid-KeyCorridorS3R3-v0", {}),
+        ("MiniGrid-ObstructedMaze-2Dlh-v0", {}),
+        ("MiniGrid-LavaCrossingS9N1-v0", {}),
+        ("MiniGrid-Empty-5x5-v0", {}),  # sees through walls
+        ("MiniGrid-DoorKey-8x8-v0", {"agent_view_size": 5}),
+        ("MiniGrid-FourRooms-v0", {"agent_view_size": 9}),
+    ],
+)
+def test_fast_egocentric_view_equals_minigrids_own(env_id, kwargs):
+    """EgocentricView replaces minigrid's gen_obs for speed; it must give the same array at every
+    step: all four directions, views hanging off the map, doors, carried objects, occlusion."""
+    from minigrid.core.world_object import Key
+    from minigrid.minigrid_env import MiniGridEnv
+
+    env = gym.make(env_id, **kwargs).unwrapped
+    view = minigrid_family.EgocentricView(env)
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    carried = directions = 0
+    for step in range(600):
+        if step % 100 in (50, 80):  # carry a key for a while (random play rarely picks one up)
+            env.carrying = Key("yellow") if step % 100 == 50 else None
+        expected = MiniGridEnv.gen_obs(env)["image"]
+        assert np.array_equal(view()["image"], expected), f"step {step}"
+        carried += env.carrying is not None
+        directions |= 1 << env.agent_dir
+        _, _, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+        if terminated or truncated:
+            env.reset(seed=step)
+    assert directions == 0b1111 and carried > 0
+
+
+def test_minigrid_envs_get_the_fast_view_unless_they_define_their_own():
+    env = minigrid_family.make_single("MiniGrid-KeyCorridorS3R3-v0", {"full_obs": False})
+    assert isinstance(env.unwrapped.gen_obs, minigrid_family.EgocentricView)
+    obs, _ = env.reset(seed=3)
+    assert obs.flags.writeable and obs.dtype == np.uint8 and env.observation_space.contains(obs)
+
+    class OwnView(gym.make("MiniGrid-Empty-5x5-v0").unwrapped.__class__):
+        def gen_obs(self):
+            return super().gen_obs()
+
+    assert not minigrid_family.EgocentricView.applies_to(OwnView())
+
+
 @pytest.mark.parametrize("env_id", ["MiniGrid-MultiRoom-N7-S4-v0", MONTEZUMA])
 def test_render_gives_one_rgb_frame_per_env(env_id):
     if env_id.startswith("ALE/") and not ATARI_IDS:

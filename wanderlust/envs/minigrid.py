@@ -11,6 +11,7 @@ Observations are minigrid's encoded grid (object index, colour index, state per 
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +19,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import register
 from minigrid.core.constants import COLOR_NAMES, COLOR_TO_IDX, OBJECT_TO_IDX
-from minigrid.core.world_object import Ball
+from minigrid.core.world_object import Ball, Wall, WorldObj
 from minigrid.envs import MultiRoomEnv
+from minigrid.minigrid_env import MiniGridEnv
 
 from .vector import with_defaults
 
@@ -203,6 +205,101 @@ class MiniGridImage(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         return grid
 
 
+class EgocentricView:
+    """minigrid's ``gen_obs`` without its ``Grid`` copies: the same observation, about 5x faster.
+
+    minigrid builds the agent's view by slicing a new ``Grid`` out of the map, rotating it
+    ``agent_dir + 1`` times (a new ``Grid`` each time) and then running its occlusion pass; that is
+    most of a MiniGrid step. Here the rotation is a precomputed index map from view cells to map
+    cells, and the occlusion pass (minigrid's ``Grid.process_vis``, the same sweep) runs on a flat
+    list. The result is equal to minigrid's, array for array (tests/unit/test_minigrid.py compares
+    them over random rollouts of many tasks). Installed by ``make_single`` on envs that use
+    minigrid's own view code.
+    """
+
+    _EMPTY = (OBJECT_TO_IDX["empty"], 0, 0)
+    _UNSEEN = (0, 0, 0)
+
+    def __init__(self, env: MiniGridEnv) -> None:
+        self.env = env
+        self._wall = Wall()  # stateless: one instance stands for every cell off the map
+        self._maps: dict[int, list[list[tuple[int, int]]]] = {}
+
+    @staticmethod
+    def applies_to(env: gym.Env) -> bool:
+        cls = type(env)
+        return isinstance(env, MiniGridEnv) and all(
+            getattr(cls, name) is getattr(MiniGridEnv, name)
+            for name in ("gen_obs", "gen_obs_grid", "get_view_exts")
+        )
+
+    def _view_map(self, size: int) -> list[list[tuple[int, int]]]:
+        """For each direction, the slice cell (x, y) behind each view cell, flat as i * size + j."""
+        if size not in self._maps:
+            maps = []
+            for direction in range(4):
+                cells = [[(i, j) for j in range(size)] for i in range(size)]
+                for _ in range(direction + 1):  # Grid.rotate_left: new[j][size-1-i] = old[i][j]
+                    rotated = [[(0, 0)] * size for _ in range(size)]
+                    for i in range(size):
+                        for j in range(size):
+                            rotated[j][size - 1 - i] = cells[i][j]
+                    cells = rotated
+                maps.append([cells[i][j] for i in range(size) for j in range(size)])
+            self._maps[size] = maps
+        return self._maps[size]
+
+    @staticmethod
+    def _visible(view: list[WorldObj | None], size: int) -> list[bool]:
+        """minigrid's Grid.process_vis on the flat view: which cells the agent can see."""
+        mask = [False] * (size * size)
+        mask[(size // 2) * size + size - 1] = True
+        for j in reversed(range(size)):
+            for i in range(size - 1):
+                k = i * size + j
+                if not mask[k] or (view[k] is not None and not view[k].see_behind()):
+                    continue
+                mask[k + size] = True
+                if j > 0:
+                    mask[k + size - 1] = True
+                    mask[k - 1] = True
+            for i in reversed(range(1, size)):
+                k = i * size + j
+                if not mask[k] or (view[k] is not None and not view[k].see_behind()):
+                    continue
+                mask[k - size] = True
+                if j > 0:
+                    mask[k - size - 1] = True
+                    mask[k - 1] = True
+        return mask
+
+    def __call__(self) -> dict[str, Any]:
+        env = self.env
+        size = env.agent_view_size
+        top_x, top_y, _, _ = env.get_view_exts()
+        width, height, cells = env.grid.width, env.grid.height, env.grid.grid
+        view_map = self._view_map(size)[env.agent_dir]
+        if 0 <= top_x and top_x + size <= width and 0 <= top_y and top_y + size <= height:
+            base = top_y * width + top_x  # the whole view lies on the map (the usual case)
+            view = [cells[base + dy * width + dx] for dx, dy in view_map]
+        else:
+            view = []
+            for dx, dy in view_map:
+                x, y = top_x + dx, top_y + dy
+                inside = 0 <= x < width and 0 <= y < height
+                view.append(cells[y * width + x] if inside else self._wall)
+        visible = [True] * (size * size) if env.see_through_walls else self._visible(view, size)
+        view[(size // 2) * size + size - 1] = env.carrying if env.carrying else None
+        codes = [
+            (self._EMPTY if cell is None else cell.encode()) if seen else self._UNSEEN
+            for cell, seen in zip(view, visible)
+        ]
+        # a bytearray keeps the array writable, as minigrid's is, and builds 2x faster than np.array
+        image = np.frombuffer(bytearray(itertools.chain.from_iterable(codes)), np.uint8)
+        image = image.reshape(size, size, 3)
+        return {"image": image, "direction": env.agent_dir, "mission": env.mission}
+
+
 class MultiRoomInfo(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Puts the index of the room the agent stands in into ``info["room"]`` on reset and step.
 
@@ -274,6 +371,8 @@ def resolve_options(options: dict[str, Any]) -> dict[str, Any]:
 def make_single(env_id: str, options: dict[str, Any], render_mode: str | None = None) -> gym.Env:
     """One gymnasium env with our observation wrapper (what the gymnasium backend batches)."""
     env = gym.make(env_id, render_mode=render_mode)
+    if EgocentricView.applies_to(env.unwrapped):
+        env.unwrapped.gen_obs = EgocentricView(env.unwrapped)
     if isinstance(env.unwrapped, MultiRoomEnv):
         env = MultiRoomInfo(env)
     return MiniGridImage(env, full_obs=options["full_obs"])
