@@ -83,9 +83,19 @@ class IntrinsicReward(nn.Module):
     requires: frozenset[str] = frozenset()
     # Random-action steps per environment whose observations warm up normalisers before training.
     warmup_steps = 0
+    # What `features` returns, in words (the axis and title text of `wanderlust analyze features`);
+    # None: the bonus computes its novelty from no feature space.
+    feature_space: str | None = None
 
     def reward(self, rollout: Rollout) -> torch.Tensor:
         raise NotImplementedError
+
+    @torch.no_grad()
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """The features float32 [B, D] this bonus computes its novelty from, for uint8 observations
+        [B, *obs_shape] on its device, preprocessed as its reward path preprocesses them. Changes no
+        state (no normaliser updates, no counts). Bonuses with `feature_space` None raise ValueError."""
+        raise ValueError(f"the {self.name} bonus has no feature space to project")
 
     # A bonus's optimiser state travels inside its state_dict, so checkpoints need no special case.
     def get_extra_state(self) -> dict:

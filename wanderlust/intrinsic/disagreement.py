@@ -115,6 +115,7 @@ class ForwardEnsemble(nn.Module):
 class Disagreement(IntrinsicReward):
     name = "disagreement"
     requires = frozenset({"obs", "actions", "next_obs", "valid"})
+    feature_space = "disagreement embedding φ(s) read by the forward-model ensemble"
 
     def __init__(self, config: DisagreementConfig, spec: BonusSpec):
         super().__init__()
@@ -125,6 +126,10 @@ class Disagreement(IntrinsicReward):
         if config.features not in ("random", "inverse"):
             raise ValueError(f"features must be 'random' or 'inverse', got {config.features!r}")
         self.config = config
+        self.feature_space = (
+            "disagreement embedding φ(s) read by the forward-model ensemble ("
+            + ("random, frozen)" if config.features == "random" else "trained by inverse dynamics)")
+        )
         pixels = spec.family != "minigrid"
         feature_size = config.feature_size or (512 if pixels else 128)
         hidden_size = config.hidden_size or (512 if pixels else 256)
@@ -147,6 +152,11 @@ class Disagreement(IntrinsicReward):
         """φ of uint8 observations [B, ...] → [B, F]."""
         embedding = self.embedding if self.inverse_dynamics is None else self.inverse_dynamics.embedding
         return embedding(obs)
+
+    @torch.no_grad()
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """φ(s) [B, F], the embedding the forward models read and predict."""
+        return self.embed(obs).float()
 
     @torch.no_grad()
     def raw_reward(self, obs: torch.Tensor, actions: torch.Tensor, chunk: int = 2048) -> torch.Tensor:

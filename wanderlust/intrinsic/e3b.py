@@ -66,6 +66,7 @@ def elliptical_bonus(cov_inverse: torch.Tensor, features: torch.Tensor) -> torch
 class E3B(IntrinsicReward):
     name = "e3b"
     requires = frozenset({"obs", "actions", "next_obs", "valid"})
+    feature_space = "E3B embedding φ(s) (trained by inverse dynamics; elliptical bonus)"
 
     def __init__(self, config: E3BConfig, spec: BonusSpec):
         super().__init__()
@@ -85,6 +86,11 @@ class E3B(IntrinsicReward):
         self.recorder = StepRecorder()
         self._observed = False
         self._reward_metrics: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """φ(s) [B, F], the embedding the elliptical bonus φᵀC⁻¹φ reads."""
+        return self.dynamics.embedding(obs).float()
 
     @torch.no_grad()
     def reset(self, new_episode: torch.Tensor) -> None:

@@ -75,6 +75,7 @@ class LearnedDynamicsBonus(IntrinsicReward):
     """
 
     requires = frozenset({"obs", "actions", "next_obs", "valid"})
+    feature_space = "embedding φ(s) (trained by inverse and forward dynamics)"
 
     def __init__(self, config: ICMConfig, spec: BonusSpec):
         super().__init__()
@@ -94,6 +95,11 @@ class LearnedDynamicsBonus(IntrinsicReward):
     def transition_bonus(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
         """The network part of the bonus [B] for uint8 obs and next_obs [B, ...], int64 actions [B]."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """φ(s) [B, F], the embedding both the forward and the inverse model read."""
+        return self.dynamics.embedding(obs).float()
 
     def rollout_bonus(self, rollout: Rollout) -> torch.Tensor:
         """The raw bonus [T, N] of a rollout, before normalisation and before reset steps are zeroed."""
@@ -144,6 +150,7 @@ class ICM(LearnedDynamicsBonus):
     """Curiosity: r = ‖f(φ(s), a) − φ(s')‖₂, the forward model's error in the learned embedding."""
 
     name = "icm"
+    feature_space = "ICM embedding φ(s) (trained by inverse and forward dynamics)"
 
     @torch.no_grad()
     def transition_bonus(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:

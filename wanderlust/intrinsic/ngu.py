@@ -156,6 +156,7 @@ class EpisodicMemory(nn.Module):
 class NGU(IntrinsicReward):
     name = "ngu"
     requires = frozenset({"obs", "actions", "next_obs", "valid"})
+    feature_space = "NGU controllable-state embedding f(s) (trained by inverse dynamics; episodic kNN memory)"
 
     def __init__(self, config: NGUConfig, spec: BonusSpec):
         super().__init__()
@@ -191,6 +192,11 @@ class NGU(IntrinsicReward):
     @torch.no_grad()
     def warmup(self, next_obs: torch.Tensor) -> None:
         self.rnd.warmup(next_obs)
+
+    @torch.no_grad()
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """f(s) [B, F], the embedding the episodic memory stores and searches (not RND's life-long part)."""
+        return self.dynamics.embedding(obs).float()
 
     @torch.no_grad()
     def reset(self, new_episode: torch.Tensor) -> None:

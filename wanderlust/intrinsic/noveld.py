@@ -66,6 +66,7 @@ class NovelD(IntrinsicReward):
 
     name = "noveld"
     requires = frozenset({"obs", "next_obs"})
+    feature_space = "NovelD's RND target network output (random, frozen)"
 
     def __init__(self, config: NovelDConfig, spec: BonusSpec):
         super().__init__()
@@ -101,6 +102,11 @@ class NovelD(IntrinsicReward):
     def observe(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor) -> None:
         # The gate is decided when the step happens: the episode's memory at that moment.
         self.first_visits.append(self.episodic_counts.add(self.hasher(next_obs)) == 1)
+
+    @torch.no_grad()
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """The target's output f(s) [B, F] of the RND that measures novelty."""
+        return self.rnd.features(obs)
 
     @torch.no_grad()
     def novelty(self, obs: torch.Tensor, chunk: int = 512) -> torch.Tensor:

@@ -72,6 +72,7 @@ def kth_neighbour_distance(features: torch.Tensor, k: int, chunk_size: int = 102
 class RE3(IntrinsicReward):
     name = "re3"
     requires = frozenset({"next_obs"})
+    feature_space = "RE3 random encoder output y = f(s) (random, frozen; k-NN state entropy)"
 
     def __init__(self, config: RE3Config, spec: BonusSpec):
         super().__init__()
@@ -98,6 +99,11 @@ class RE3(IntrinsicReward):
     def encode(self, obs: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
         """uint8 observations [B, ...] → random features [B, F]."""
         return torch.cat([self.encoder(part) for part in obs.split(chunk)])
+
+    @torch.no_grad()
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """y = f(s) [B, F], the encoding whose k-NN distances measure state entropy."""
+        return self.encode(obs).float()
 
     @torch.no_grad()
     def state_entropy(self, obs: torch.Tensor) -> torch.Tensor:

@@ -71,6 +71,7 @@ class RIDE(LearnedDynamicsBonus):
 
     name = "ride"
     episodic = True
+    feature_space = "RIDE embedding φ(s) (trained by inverse and forward dynamics)"
 
     def __init__(self, config: RIDEConfig, spec: BonusSpec):
         super().__init__(config, spec)
@@ -108,10 +109,12 @@ class RIDENoEpisodic(RIDE):
 
     name = "ride-no-episodic"
     episodic = False
+    feature_space = "RIDE (no episodic counts) embedding φ(s) (trained by inverse and forward dynamics)"
 
 
 class EpisodicCount(IntrinsicReward):
-    """The paper's "only episodic counts" ablation: r = 1/√N_ep(s'), no networks."""
+    """The paper's "only episodic counts" ablation: r = 1/√N_ep(s'), no networks (so no feature
+    space: `features` raises)."""
 
     name = "episodic-count"
     requires = frozenset({"next_obs", "valid"})

@@ -44,6 +44,7 @@ class RNDConfig:
 class RND(IntrinsicReward):
     name = "rnd"
     requires = frozenset({"next_obs"})
+    feature_space = "RND target network output (random, frozen)"
 
     def __init__(self, config: RNDConfig, spec: BonusSpec):
         super().__init__()
@@ -80,10 +81,19 @@ class RND(IntrinsicReward):
             x = x / (self.obs_stats.std.float() + 1e-8)
         return x.clamp(-self.config.obs_clip, self.config.obs_clip)
 
+    def _inputs(self, obs: torch.Tensor) -> torch.Tensor:
+        """uint8 observations [B, ...] → normalised network inputs [B, C, H, W]."""
+        return self._normalise(self._select(obs))
+
     def prediction_error(self, obs: torch.Tensor) -> torch.Tensor:
         """Per-element squared error [B, F] of the predictor on uint8 observations [B, ...]."""
-        x = self._normalise(self._select(obs))
+        x = self._inputs(obs)
         return (self.predictor(x) - self.target(x)).pow(2)
+
+    @torch.no_grad()
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """The target's output f(s) [B, F], on the inputs the predictor sees."""
+        return self.target(self._inputs(obs)).float()
 
     @torch.no_grad()
     def raw_reward(self, obs: torch.Tensor, chunk: int = 512) -> torch.Tensor:
@@ -105,7 +115,7 @@ class RND(IntrinsicReward):
         self.warmup(rollout.next_obs)  # fold this rollout into the observation statistics
         cfg = self.config
         with torch.no_grad():  # the target is fixed: its features are computed once per rollout
-            inputs = self._normalise(self._select(rollout.next_obs.flatten(0, 1)))
+            inputs = self._inputs(rollout.next_obs.flatten(0, 1))
             targets = torch.cat([self.target(part) for part in inputs.split(512)])
         batch_size = inputs.shape[0]
         minibatch = max(1, batch_size // cfg.minibatches)

@@ -145,7 +145,7 @@ class _Minibatch:
 class SND(RND):
     """Shared by the three variants: RND's inputs and networks, a trainable target, one optimiser,
     the official reward rule. Subclasses set `name` and `default_reward_scale` and define
-    `_target_objective`."""
+    `_target_objective`. `features` is RND's: the target's output, here the trained target's."""
 
     default_reward_scale: float
 
@@ -166,10 +166,6 @@ class SND(RND):
         # MiniGrid cells scaled to [0, 1] like frames, so that "mean" normalisation, the ±1 clamp
         # and the augmentations' amplitudes mean what they mean in the seed (frames / 255).
         return super()._select(obs) * self.input_scale
-
-    def _inputs(self, obs: torch.Tensor) -> torch.Tensor:
-        """uint8 observations [B, ...] → normalised network inputs [B, C, H, W]."""
-        return self._normalise(self._select(obs))
 
     @torch.no_grad()
     def raw_reward(self, obs: torch.Tensor, chunk: int = 512) -> torch.Tensor:
@@ -232,6 +228,7 @@ class SNDV(SND):
 
     name = "snd-v"
     default_reward_scale = 0.5
+    feature_space = "SND-V target network output (trained: contrastive distances)"
 
     def _target_objective(self, batch: _Minibatch) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.config
@@ -262,6 +259,7 @@ class SNDSTD(SND):
 
     name = "snd-std"
     default_reward_scale = 1.0
+    feature_space = "SND-STD target network output (trained: ST-DIM)"
 
     def __init__(self, config: SNDConfig, spec: BonusSpec):
         super().__init__(config, spec)
@@ -300,6 +298,7 @@ class SNDVIC(SND):
 
     name = "snd-vic"
     default_reward_scale = 0.25
+    feature_space = "SND-VIC target network output (trained: VICReg)"
 
     def __init__(self, config: SNDConfig, spec: BonusSpec):
         if config.vicreg_views not in ("consecutive", "augmented"):
