@@ -1,14 +1,19 @@
-"""`wanderlust eval`: the mean return of a trained policy, and optionally an mp4 of it playing."""
+"""`wanderlust eval`: the mean return of a trained policy, and optionally an mp4 of it playing.
+
+The video shows, beside each frame, bars for the bonus the step into that frame earned and for the
+policy's two value estimates (extrinsic and intrinsic), each scaled to its largest magnitude in
+the episode, with the number written under it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from wanderlust.run import checkpoint, config as config_module
-from wanderlust.run.train import RunDirError, build_agent, resolve_device
+from wanderlust.run.replay import Episode, load_run, play_episodes
 
 
 def evaluate(
@@ -21,56 +26,27 @@ def evaluate(
 ) -> dict:
     """Plays `episodes` episodes with the run's latest checkpoint (sampled actions unless greedy).
 
-    With `video`, environment 0 is rendered and its episodes are written to that mp4 file.
+    Episode i starts from `reset(seed=seed + i)`. With `video`, every episode is written to that
+    mp4 file with the bonus and value bars beside the frames.
     Returns {"mean_return", "std_return", "episodes", "returns", "lengths"}.
     """
-    run_dir = Path(run_dir)
     if episodes <= 0:
         raise ValueError(f"--episodes must be positive, got {episodes}")
-    if not (run_dir / "config.yaml").is_file():
-        raise RunDirError(f"{run_dir} is not a wanderlust run directory (no config.yaml)")
-    path = checkpoint.latest(run_dir / "checkpoints")
-    if path is None:
-        raise RunDirError(f"{run_dir} has no checkpoint yet")
-    state = checkpoint.load(path)
-    config = config_module.from_dict(state["config"])
-    torch_device = resolve_device(device)
-    num_envs = 1 if video else min(episodes, 8)
-    env, agent = build_agent(config, torch_device, num_envs=num_envs, render=video is not None, seed=seed)
-    agent.policy.load_state_dict(state["agent"]["policy"])
-    policy = agent.policy.eval()
-    frames: list[np.ndarray] = []
+    run = load_run(run_dir, device, seed)
     returns: list[float] = []
     lengths: list[int] = []
+    fps = 30 if run.config.env.id.startswith("ALE/") else 8
     try:
-        obs, _ = env.reset(seed=seed)
-        lstm_state = policy.initial_state(num_envs, torch_device)
-        starts = torch.ones(num_envs, dtype=torch.bool, device=torch_device)
-        prev_done = np.zeros(num_envs, dtype=bool)
-        if video:
-            frames.append(np.asarray(env.render())[0])
-        while len(returns) < episodes:
-            with torch.inference_mode():
-                out = policy(torch.from_numpy(np.asarray(obs)).to(torch_device), lstm_state, starts)
-                if greedy:
-                    actions = out.logits.argmax(-1)
-                else:
-                    actions = torch.multinomial(torch.softmax(out.logits, -1), 1).squeeze(1)
-            lstm_state = out.state
-            obs, _, terminated, truncated, info = env.step(actions.cpu().numpy())
-            # Next-step auto-reset: the step after an episode's end returns the new first observation.
-            starts = torch.as_tensor(prev_done, device=torch_device)
-            prev_done = np.asarray(terminated) | np.asarray(truncated)
-            if video:
-                frames.append(np.asarray(env.render())[0])
-            ended = np.asarray(info["episode_done"])
-            returns += np.asarray(info["episode_return"])[ended].tolist()
-            lengths += np.asarray(info["episode_length"])[ended].tolist()
+        with video_writer(Path(video), fps) if video else contextlib.nullcontext() as append:
+            played = play_episodes(run, episodes, seed=seed, greedy=greedy, record_frames=bool(video), score=bool(video))
+            for episode in played:
+                returns.append(episode.episode_return)
+                lengths.append(episode.length)
+                if append is not None:
+                    for frame in overlay_episode(episode):
+                        append(frame)
     finally:
-        env.close()
-    returns, lengths = returns[:episodes], lengths[:episodes]
-    if video:
-        write_video(Path(video), frames, fps=30 if config.env.id.startswith("ALE/") else 8)
+        run.close()
     return {
         "mean_return": float(np.mean(returns)),
         "std_return": float(np.std(returns)),
@@ -80,16 +56,60 @@ def evaluate(
     }
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
-    """Writes frames to an mp4 (H.264 through imageio-ffmpeg), via a temporary file and a rename."""
+BAR_COLOURS = ((230, 120, 40), (60, 140, 230), (150, 90, 210))  # bonus, V_ext, V_int
+
+
+def overlay_episode(episode: Episode) -> Iterator[np.ndarray]:
+    """The episode's frames, each with a panel of three bars on its right: the bonus earned by the
+    step into the frame (none on the first), V_ext and V_int of the frame's state."""
+    bonus = [0.0, *episode.intrinsic] if episode.intrinsic else [0.0] * len(episode.frames)
+    series = (bonus, episode.values_ext, episode.values_int)
+    scales = [max((abs(v) for v in values), default=0.0) or 1.0 for values in series]
+    for t, frame in enumerate(episode.frames):
+        values = [values[t] for values in series]
+        yield np.concatenate([frame, bar_panel(frame.shape[0], values, scales)], axis=1)
+
+
+def bar_panel(height: int, values: list[float], scales: list[float]) -> np.ndarray:
+    """uint8 [height, width, 3]: one vertical bar per value (value / scale of the bar's height,
+    downwards when negative, from a middle baseline), its label and its number underneath."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width = max(120, height // 3)
+    image = Image.new("RGB", (width, height), (24, 24, 24))
+    draw = ImageDraw.Draw(image)
+    slot = width // len(values)
+    size = max(9, min(height // 40, slot // 6))  # "-0.000123" fits under its bar
+    font = ImageFont.load_default(size=size)
+    text_height = 2 * size + 8
+    top, bottom = 6, height - text_height
+    middle = (top + bottom) // 2
+    for index, (label, value, scale, colour) in enumerate(zip(("bonus", "V ext", "V int"), values, scales, BAR_COLOURS)):
+        left, right = index * slot + slot // 4, (index + 1) * slot - slot // 4
+        end = middle - round(np.clip(value / scale, -1, 1) * (middle - top))
+        draw.rectangle((left, min(middle, end), right, max(middle, end)), fill=colour)
+        draw.line((index * slot + 2, middle, (index + 1) * slot - 2, middle), fill=(120, 120, 120))
+        draw.text((index * slot + 3, bottom + 2), label, fill=(220, 220, 220), font=font)
+        draw.text((index * slot + 3, bottom + 4 + size), f"{value:.3g}", fill=(220, 220, 220), font=font)
+    return np.asarray(image)
+
+
+@contextlib.contextmanager
+def video_writer(path: Path, fps: int) -> Iterator[Callable[[np.ndarray], None]]:
+    """Yields `append(frame)`; the mp4 (H.264 through imageio-ffmpeg) is written to a temporary file
+    and renamed at the end, so a failed or interrupted eval leaves no half-written video."""
     import imageio.v2 as imageio
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    # H.264 wants even frame sizes; pad by one pixel where needed.
-    height, width = frames[0].shape[:2]
-    pad = ((0, height % 2), (0, width % 2), (0, 0))
-    with imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1, format="FFMPEG") as writer:
-        for frame in frames:
-            writer.append_data(np.pad(frame, pad))
-    tmp.replace(path)
+    try:
+        with imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1, format="FFMPEG") as writer:
+
+            def append(frame: np.ndarray) -> None:
+                height, width = frame.shape[:2]  # H.264 wants even sizes: pad by one pixel where needed
+                writer.append_data(np.pad(frame, ((0, height % 2), (0, width % 2), (0, 0))))
+
+            yield append
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,190 @@
+"""`wanderlust analyze`: pictures of where a trained agent goes and what its bonus finds novel.
+
+- `heatmap`: on a grid environment, replays the run's policy on one fixed layout and draws two
+  panels over the map: how many steps ended in each cell, and the mean bonus of those steps.
+- `features`: a 2-D map (t-SNE or PCA) of the bonus's feature space over the states of replayed
+  episodes, coloured by the room each state is in.
+
+Both replay the run's latest checkpoint (or `--checkpoint`) through `wanderlust.run.replay`, so the
+bonus scores steps exactly as it did in training. The numbers behind each picture are returned
+with it, so that tests and notebooks can read them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wanderlust.run.replay import LoadedRun, play_episodes
+
+TILE = 16  # pixels per cell of the map drawn under a heatmap
+
+
+@dataclass
+class Heatmap:
+    """Per-cell statistics over replayed episodes, indexed [y, x] like the picture."""
+
+    visits: np.ndarray  # int64 [H, W]: steps that ended in the cell; sums to `steps`
+    intrinsic_mean: np.ndarray  # float [H, W]: mean bonus of those steps; 0 where never visited
+    steps: int
+    episodes: int
+    layout_seed: int
+    map_image: np.ndarray  # uint8 [H * TILE, W * TILE, 3]: the layout at the episodes' start
+
+
+def heatmap(run: LoadedRun, episodes: int = 20, layout_seed: int = 0, seed: int = 12345) -> Heatmap:
+    """Replays `episodes` episodes on the layout of `reset(seed=layout_seed)`.
+
+    A step is counted in the cell the agent stands in after it, with the bonus it earned: the
+    bonus scores the state a step leads to (RND and counts score s_{t+1}, RIDE the change into it).
+    """
+    base = run.base_env
+    if not all(hasattr(base, name) for name in ("agent_pos", "width", "height", "grid")):
+        raise ValueError(f"heatmaps need a grid environment (MiniGrid); {run.config.env.id} has no map of cells")
+    run.env.reset(seed=layout_seed)
+    map_image = base.grid.render(TILE, (-1, -1))  # the whole map, no agent drawn
+    visits = np.zeros((base.height, base.width), dtype=np.int64)
+    bonus_sum = np.zeros((base.height, base.width))
+    for episode in play_episodes(run, episodes, layout_seed=layout_seed, seed=seed):
+        for (x, y), bonus in zip(episode.positions[1:], episode.intrinsic):
+            visits[y, x] += 1
+            bonus_sum[y, x] += bonus
+    mean = np.divide(bonus_sum, visits, out=np.zeros_like(bonus_sum), where=visits > 0)
+    return Heatmap(visits, mean, int(visits.sum()), episodes, layout_seed, map_image)
+
+
+def draw_heatmap(data: Heatmap, out: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    height, width = data.visits.shape
+    extent = (0, width, height, 0)
+    visited = data.visits > 0
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6.2))
+    panels = (
+        ("state visits (steps ending in the cell)", np.ma.masked_where(~visited, data.visits), "viridis",
+         LogNorm(vmin=1, vmax=max(1, data.visits.max()))),
+        ("mean intrinsic reward per visit", np.ma.masked_where(~visited, data.intrinsic_mean), "magma", None),
+    )
+    for axis, (label, values, cmap, norm) in zip(axes, panels):
+        axis.imshow(data.map_image, extent=extent, alpha=0.45)
+        image = axis.imshow(values, extent=extent, cmap=cmap, norm=norm, alpha=0.85, interpolation="nearest")
+        fig.colorbar(image, ax=axis, fraction=0.046, pad=0.03)
+        axis.set_title(label, fontsize=10)
+        axis.set_xticks([])
+        axis.set_yticks([])
+    fig.suptitle(
+        f"{title}\n{data.episodes} episodes, {data.steps} steps, on the fixed layout of reset(seed={data.layout_seed})",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+@dataclass
+class FeatureMap:
+    """A 2-D projection of the bonus's features over replayed states."""
+
+    points: np.ndarray  # float [B, 2]
+    rooms: np.ndarray | None  # int [B] (envs that report rooms)
+    steps: np.ndarray  # int [B]: each state's step within its episode
+    method: str
+    feature_space: str
+    feature_size: int
+
+
+def feature_map(
+    run: LoadedRun, episodes: int = 10, method: str = "tsne", max_points: int = 2000, seed: int = 12345
+) -> FeatureMap:
+    """Plays `episodes` episodes and projects the bonus's features of every state they visit (at
+    most `max_points`, evenly spaced) to 2-D."""
+    if method not in ("tsne", "pca"):
+        raise ValueError(f"unknown projection {method!r}; choose tsne or pca")
+    bonus = run.agent.bonus
+    if bonus.feature_space is None:
+        raise ValueError(f"the {bonus.name} bonus has no feature space to project")
+    observations, rooms, steps = [], [], []
+    for episode in play_episodes(run, episodes, seed=seed, score=False):
+        observations += episode.observations
+        rooms += episode.rooms
+        steps += range(len(episode.observations))
+    keep = np.unique(np.linspace(0, len(observations) - 1, min(max_points, len(observations))).round().astype(int))
+    device = run.agent.device
+    features = torch.cat([
+        bonus.features(torch.as_tensor(np.stack([observations[i] for i in chunk]), device=device)).cpu()
+        for chunk in np.array_split(keep, max(1, len(keep) // 256))
+    ]).double().numpy()
+    return FeatureMap(
+        project(features, method, seed),
+        np.asarray(rooms)[keep] if rooms else None,
+        np.asarray(steps)[keep],
+        method,
+        bonus.feature_space,
+        features.shape[1],
+    )
+
+
+def project(features: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
+    """[B, D] → [B, 2]: t-SNE (scikit-learn) or PCA (the top two principal components)."""
+    centred = features - features.mean(0)
+    if method == "pca" or len(features) < 5:
+        _, _, components = np.linalg.svd(centred, full_matrices=False)
+        points = centred @ components[:2].T
+        return np.pad(points, ((0, 0), (0, 2 - points.shape[1])))
+    try:
+        from sklearn.manifold import TSNE
+    except ImportError:
+        raise ImportError("t-SNE needs scikit-learn: pip install 'wanderlust[analysis]', or use --method pca") from None
+    perplexity = min(30.0, (len(features) - 1) / 3)
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(centred)
+
+
+def draw_feature_map(data: FeatureMap, out: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axis = plt.subplots(figsize=(7.5, 6.5))
+    if data.rooms is not None:
+        for index, room in enumerate(np.unique(data.rooms)):
+            chosen = data.rooms == room
+            axis.scatter(*data.points[chosen].T, s=8, color=f"C{index % 10}", label=f"room {room}")
+        axis.legend(fontsize=8, markerscale=2, loc="best")
+    else:
+        scatter = axis.scatter(*data.points.T, s=8, c=data.steps, cmap="viridis")
+        fig.colorbar(scatter, ax=axis, label="step in episode (this env reports no rooms)")
+    name = "t-SNE" if data.method == "tsne" else "PCA"
+    axis.set_title(f"{title}\n{name} of {data.feature_space} ({data.feature_size}-d), {len(data.points)} states", fontsize=10)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def _save(fig, out: Path) -> Path:
+    """Saves through a temporary file and a rename: never a half-written picture."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    try:
+        fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
+    os.replace(tmp, out)
+    return out
+
+
+def describe(run: LoadedRun) -> str:
+    """The picture title: which run, bonus and checkpoint."""
+    config = run.config
+    return f"{config.env.id}, bonus {config.bonus}, seed {config.seed}, policy at {run.frames / 1e6:.2f}M frames"
