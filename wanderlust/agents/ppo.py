@@ -100,6 +100,50 @@ def gae(
     return advantages
 
 
+class RoomLog:
+    """The rooms any env has entered since the run began and, on pixel observations, a thumbnail of
+    each: the newest frame of the env that entered it first (uint8 [H, W]) and the frame count then.
+
+    A step that enters no new room costs one set check; a thumbnail is copied only on a new room.
+    """
+
+    def __init__(self, thumbnails: bool):
+        self.keep_thumbnails = thumbnails
+        self.seen: set[int] = set()
+        self.thumbnails: dict[int, np.ndarray] = {}
+        self.found_at: dict[int, int] = {}
+
+    def observe(self, rooms: np.ndarray, obs: np.ndarray, frames: int) -> None:
+        """`rooms` [N] after a step, `obs` [N, stack, H, W] the observations that step returned."""
+        rooms = np.asarray(rooms).tolist()
+        if self.seen.issuperset(rooms):
+            return
+        for env, room in enumerate(rooms):
+            if room in self.seen:
+                continue
+            self.seen.add(room)
+            if self.keep_thumbnails:
+                self.thumbnails[room] = np.array(obs[env, -1], dtype=np.uint8)
+                self.found_at[room] = frames
+
+    def state_dict(self) -> dict:
+        rooms = sorted(self.thumbnails)
+        return {
+            "rooms": rooms,
+            "frames": [self.found_at[room] for room in rooms],
+            "images": [torch.from_numpy(self.thumbnails[room]) for room in rooms],
+        }
+
+    def load_state_dict(self, seen: list[int], thumbnails: dict | None) -> None:
+        """`thumbnails` is None in checkpoints written before thumbnails existed."""
+        self.seen = {int(room) for room in seen}
+        self.thumbnails, self.found_at = {}, {}
+        if thumbnails is not None:
+            for room, frames, image in zip(thumbnails["rooms"], thumbnails["frames"], thumbnails["images"]):
+                self.thumbnails[int(room)] = torch.as_tensor(image, dtype=torch.uint8).numpy()
+                self.found_at[int(room)] = int(frames)
+
+
 class PPO:
     """The PPO learner and its rollout storage. `iterate()` runs one rollout and one update."""
 
@@ -147,8 +191,13 @@ class PPO:
         self.frames = 0
         self.iteration = 0
         self.seed = seed
-        self.rooms_seen: set[int] = set()
+        # Thumbnails on Atari only: MiniGrid's observation is a 7x7 symbolic view, not a picture.
+        self.rooms = RoomLog(thumbnails=env.family == "atari")
         self._start_episodes(seed)
+
+    @property
+    def rooms_seen(self) -> set[int]:
+        return self.rooms.seen
 
     def _start_episodes(self, seed: int) -> None:
         """Resets every environment (at the start of a run, and when a run resumes)."""
@@ -225,17 +274,17 @@ class PPO:
             self.bonus.reset(self.prev_done)
             self.bonus.observe(self.obs[t], actions, self.obs[t + 1])
             self.prev_done = done
-            self._record_episodes(info, episodes)
+            self._record_episodes(info, episodes, next_obs.numpy())
 
         out = self.policy(self.obs[-1], self.lstm_state, self.episode_start[-1])
         self.values_ext[-1] = out.value_ext
         self.values_int[-1] = out.value_int
         return episodes
 
-    def _record_episodes(self, info: dict, episodes: dict[str, list]) -> None:
+    def _record_episodes(self, info: dict, episodes: dict[str, list], obs: np.ndarray) -> None:
         ended = np.asarray(info["episode_done"])
         if "room" in info:
-            self.rooms_seen.update(int(r) for r in np.unique(info["room"]))
+            self.rooms.observe(info["room"], obs, self.frames)
         if ended.any():
             episodes["episode_return"] += np.asarray(info["episode_return"])[ended].tolist()
             episodes["episode_length"] += np.asarray(info["episode_length"])[ended].tolist()
@@ -365,7 +414,8 @@ class PPO:
             "bonus": self.bonus.state_dict(),
             "frames": self.frames,
             "iteration": self.iteration,
-            "rooms_seen": sorted(self.rooms_seen),
+            "rooms_seen": sorted(self.rooms.seen),
+            "room_thumbnails": self.rooms.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -375,7 +425,7 @@ class PPO:
         self.bonus.load_state_dict(state["bonus"])
         self.frames = int(state["frames"])
         self.iteration = int(state["iteration"])
-        self.rooms_seen = set(state["rooms_seen"])
+        self.rooms.load_state_dict(state["rooms_seen"], state.get("room_thumbnails"))
         self._start_episodes(self.seed + 1_000_003 * self.iteration)
 
 

@@ -12,13 +12,13 @@ with it, so that tests and notebooks can read them.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from wanderlust.run.plot import pyplot, save_figure
 from wanderlust.run.replay import LoadedRun, play_episodes
 
 TILE = 16  # pixels per cell of the map drawn under a heatmap
@@ -58,16 +58,13 @@ def heatmap(run: LoadedRun, episodes: int = 20, layout_seed: int = 0, seed: int 
 
 
 def draw_heatmap(data: Heatmap, out: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
+
 
     height, width = data.visits.shape
     extent = (0, width, height, 0)
     visited = data.visits > 0
-    fig, axes = plt.subplots(1, 2, figsize=(12, 6.2))
+    fig, axes = pyplot().subplots(1, 2, figsize=(12, 6.2))
     panels = (
         ("state visits (steps ending in the cell)", np.ma.masked_where(~visited, data.visits), "viridis",
          LogNorm(vmin=1, vmax=max(1, data.visits.max()))),
@@ -85,7 +82,7 @@ def draw_heatmap(data: Heatmap, out: Path, title: str) -> Path:
         fontsize=10,
     )
     fig.tight_layout()
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 @dataclass
@@ -147,12 +144,7 @@ def project(features: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
 
 
 def draw_feature_map(data: FeatureMap, out: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axis = plt.subplots(figsize=(7.5, 6.5))
+    fig, axis = pyplot().subplots(figsize=(7.5, 6.5))
     if data.rooms is not None:
         for index, room in enumerate(np.unique(data.rooms)):
             chosen = data.rooms == room
@@ -166,22 +158,7 @@ def draw_feature_map(data: FeatureMap, out: Path, title: str) -> Path:
     axis.set_xticks([])
     axis.set_yticks([])
     fig.tight_layout()
-    return _save(fig, out)
-
-
-def _save(fig, out: Path) -> Path:
-    """Saves through a temporary file and a rename: never a half-written picture."""
-    import matplotlib.pyplot as plt
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    try:
-        fig.savefig(tmp, dpi=110)
-    finally:
-        plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    return save_figure(fig, out)
 
 
 def describe(run: LoadedRun) -> str:

@@ -164,9 +164,12 @@ def _run(config: Config, run_dir: Path, state: dict | None) -> None:
             logger.close()
     finally:
         env.close()
-    from wanderlust.run.plot import plot_run
+    from wanderlust.run.plot import plot_rooms, plot_run
 
     plot_run(run_dir, run_dir / "curves.png")
+    if agent.rooms.thumbnails:
+        path = plot_rooms(run_dir, agent.rooms.thumbnails, agent.rooms.found_at, run_dir / "rooms.png")
+        log.info("rooms discovered: %d, drawn in %s", len(agent.rooms.thumbnails), path)
 
 
 def _loop(config: Config, run_dir: Path, agent: PPO, logger: MetricsLogger, progress: Progress) -> None:
