@@ -17,9 +17,9 @@ pytestmark = pytest.mark.unit
 ENV = "MiniGrid-MultiRoom-N2-S4-v0"  # two rooms, reported in info["room"] on the gymnasium backend
 
 
-def _train(directory, bonus: str):
+def _train(directory, bonus: str, *extra: str):
     run_dir = directory / bonus
-    args = ["train", "--env", ENV, "--bonus", bonus, "--preset", "debug", "--frames", "512", "--run-dir", str(run_dir)]
+    args = ["train", "--env", ENV, "--bonus", bonus, "--preset", "debug", "--frames", "512", "--run-dir", str(run_dir), *extra]
     assert main(args) == 0
     return run_dir
 
@@ -52,6 +52,17 @@ def test_replay_scores_steps_as_a_training_rollout_would(ride_run):
     expected = fresh.reward(Rollout(before, after, actions, dones, valid))[1:, 0]
     assert np.allclose(episode.intrinsic, expected.numpy(), rtol=1e-5, atol=1e-6)
     assert episode.intrinsic[0] != 0 or any(episode.intrinsic)  # RIDE pays for changing the view
+
+
+def test_a_run_trained_on_envpool_replays_on_gymnasium(tmp_path):
+    from wanderlust.envs import envpool_installed
+
+    if not envpool_installed():
+        pytest.skip("envpool is not installed")
+    run = load_run(_train(tmp_path, "rnd", "--backend", "envpool"), "cpu")
+    assert run.config.env.backend == "envpool"  # the run's own config, as it trained
+    (episode,) = play_episodes(run, 1, record_frames=True)
+    assert len(episode.positions) == len(episode.frames) == episode.length + 1
 
 
 def test_step_scorer_clips_like_ppo():

@@ -1,4 +1,4 @@
-"""The `wanderlust` command: train, eval, plot, envs.
+"""The `wanderlust` command: train, eval, plot, analyze, play, envs.
 
 Every user error ends in one line on stderr and exit status 2 (1 for unexpected failures); pass
 --debug to see the traceback instead.
@@ -73,7 +73,32 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="learning curves over runs: mean and 95%% interval per (env, bonus)")
     plot.add_argument("run_dirs", type=Path, nargs="+")
     plot.add_argument("--out", type=Path, default=Path("curves.png"))
-    plot.add_argument("--metric", default="episode_return")
+    plot.add_argument(
+        "--metric",
+        help="a metrics.csv column (default: episode_return, and rooms beside it when every run logged rooms)",
+    )
+
+    analyze = sub.add_parser("analyze", help="pictures of a trained run: visitation and bonus heatmaps, feature maps")
+    pictures = analyze.add_subparsers(dest="picture", required=True, parser_class=_Parser)
+    heatmap = pictures.add_parser("heatmap", help="state visits and mean bonus per cell on one fixed layout (grid envs)")
+    heatmap.add_argument("--layout-seed", type=int, default=0, help="reset seed of the layout every episode replays")
+    features = pictures.add_parser("features", help="t-SNE or PCA of the bonus's feature space, coloured by room")
+    features.add_argument("--method", choices=["tsne", "pca"], default="tsne")
+    features.add_argument("--max-points", type=positive_int, default=2000)
+    for picture, episodes in ((heatmap, 20), (features, 10)):
+        picture.add_argument("run_dir", type=Path)
+        picture.add_argument("--out", type=Path, metavar="FILE.png", help="default RUN_DIR/<picture>.png")
+        picture.add_argument("--episodes", type=positive_int, default=episodes)
+        picture.add_argument("--checkpoint", type=Path, help="a checkpoint file of the run (default the latest)")
+        picture.add_argument("--seed", type=int, default=12345, help="seed of the policy's sampling")
+        picture.add_argument("--device", default="auto")
+
+    play = sub.add_parser("play", help="play an environment from the keyboard in a window; with --run, see a run's bonus per step")
+    play.add_argument("env_id", nargs="?", metavar="ENV_ID", help="environment id (see `wanderlust envs`); may be omitted with --run")
+    play.add_argument("--run", type=Path, metavar="RUN_DIR", help="show the intrinsic reward this run's bonus gives each step (plays the run's own env)")
+    play.add_argument("--seed", type=int, default=12345)
+    play.add_argument("--scale", type=positive_int, help="window pixels per frame pixel (default: a window of about 800 px)")
+    play.add_argument("--device", default="cpu", help="where the run's bonus runs: cpu (default), cuda or auto")
 
     sub.add_parser("envs", help="list registered environment ids by family")
     return parser
@@ -85,6 +110,10 @@ def _fail(message: str, code: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command in ("eval", "analyze", "play"):
+        import torch
+
+        torch.set_num_threads(1)  # these replay one environment: batches of one, where threads only cost
     if args.command == "train":
         from wanderlust.run.train import train
 
@@ -110,6 +139,29 @@ def run(args: argparse.Namespace) -> int:
         from wanderlust.run.plot import plot_runs
 
         print(f"plot: {plot_runs(args.run_dirs, args.out, args.metric)}")
+    elif args.command == "analyze":
+        from wanderlust.run import analyze
+        from wanderlust.run.replay import load_run
+
+        run = load_run(args.run_dir, args.device, args.seed, args.checkpoint)
+        try:
+            out = args.out or args.run_dir / f"{args.picture}.png"
+            if args.picture == "heatmap":
+                data = analyze.heatmap(run, args.episodes, args.layout_seed, args.seed)
+                analyze.draw_heatmap(data, out, analyze.describe(run))
+                print(f"{data.steps} steps over {data.episodes} episodes, {int((data.visits > 0).sum())} cells visited")
+            else:
+                data = analyze.feature_map(run, args.episodes, args.method, args.max_points, args.seed)
+                analyze.draw_feature_map(data, out, analyze.describe(run))
+                rooms = "" if data.rooms is None else f", {len(set(data.rooms.tolist()))} rooms"
+                print(f"{len(data.points)} states{rooms}")
+        finally:
+            run.close()
+        print(f"{args.picture}: {out}")
+    elif args.command == "play":
+        from wanderlust.run.play import play
+
+        play(args.env_id, args.run, seed=args.seed, scale=args.scale, device=args.device)
     elif args.command == "envs":
         from wanderlust.envs import list_envs
 

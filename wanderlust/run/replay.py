@@ -12,6 +12,7 @@ replay the same procedurally generated layout in every episode (needed for heatm
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,10 @@ def load_run(
         raise RunDirError(f"{run_dir} has no checkpoint yet")
     state = checkpoint.load(path)
     config = config_module.from_dict(state["config"])
-    env, agent = build_agent(config, resolve_device(device), num_envs=1, render=True, seed=seed)
+    # One rendering env on the gymnasium backend, whichever backend the run trained on (envpool
+    # does not render; the ids and options mean the same on both).
+    on_gymnasium = dataclasses.replace(config, env=dataclasses.replace(config.env, backend="gymnasium"))
+    env, agent = build_agent(on_gymnasium, resolve_device(device), num_envs=1, render=True, seed=seed)
     agent.policy.load_state_dict(state["agent"]["policy"])
     agent.policy.eval()
     load_for_fewer_envs(agent.bonus, state["agent"]["bonus"])
