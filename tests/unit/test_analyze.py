@@ -100,6 +100,7 @@ def test_heatmap_counts_every_step_in_the_cell_it_ends_in(ride_run):
     walls = np.array([[type(run.base_env.grid.get(x, y)).__name__ == "Wall" for x in range(data.visits.shape[1])]
                       for y in range(data.visits.shape[0])])
     assert walls.any() and not (seen & walls).any()
+    assert (data.occupied >= walls).all()  # the crop keeps every wall
     assert data.map_image.shape == (data.visits.shape[0] * analyze.TILE, data.visits.shape[1] * analyze.TILE, 3)
 
 

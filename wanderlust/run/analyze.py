@@ -34,6 +34,7 @@ class Heatmap:
     episodes: int
     layout_seed: int
     map_image: np.ndarray  # uint8 [H * TILE, W * TILE, 3]: the layout at the episodes' start
+    occupied: np.ndarray  # bool [H, W]: cells holding an object (walls, doors, ...); the picture crops to them
 
 
 def heatmap(run: LoadedRun, episodes: int = 20, layout_seed: int = 0, seed: int = 12345) -> Heatmap:
@@ -47,6 +48,7 @@ def heatmap(run: LoadedRun, episodes: int = 20, layout_seed: int = 0, seed: int 
         raise ValueError(f"heatmaps need a grid environment (MiniGrid); {run.config.env.id} has no map of cells")
     run.env.reset(seed=layout_seed)
     map_image = base.grid.render(TILE, (-1, -1))  # the whole map, no agent drawn
+    occupied = np.array([[base.grid.get(x, y) is not None for x in range(base.width)] for y in range(base.height)])
     visits = np.zeros((base.height, base.width), dtype=np.int64)
     bonus_sum = np.zeros((base.height, base.width))
     for episode in play_episodes(run, episodes, layout_seed=layout_seed, seed=seed):
@@ -54,7 +56,7 @@ def heatmap(run: LoadedRun, episodes: int = 20, layout_seed: int = 0, seed: int 
             visits[y, x] += 1
             bonus_sum[y, x] += bonus
     mean = np.divide(bonus_sum, visits, out=np.zeros_like(bonus_sum), where=visits > 0)
-    return Heatmap(visits, mean, int(visits.sum()), episodes, layout_seed, map_image)
+    return Heatmap(visits, mean, int(visits.sum()), episodes, layout_seed, map_image, occupied)
 
 
 def draw_heatmap(data: Heatmap, out: Path, title: str) -> Path:
@@ -68,13 +70,17 @@ def draw_heatmap(data: Heatmap, out: Path, title: str) -> Path:
     panels = (
         ("state visits (steps ending in the cell)", np.ma.masked_where(~visited, data.visits), "viridis",
          LogNorm(vmin=1, vmax=max(1, data.visits.max()))),
-        ("mean intrinsic reward per visit", np.ma.masked_where(~visited, data.intrinsic_mean), "magma", None),
+        ("mean intrinsic reward per visit", np.ma.masked_where(~visited, data.intrinsic_mean), "plasma", None),
     )
     for axis, (label, values, cmap, norm) in zip(axes, panels):
-        axis.imshow(data.map_image, extent=extent, alpha=0.45)
+        axis.imshow(data.map_image, extent=extent)
         image = axis.imshow(values, extent=extent, cmap=cmap, norm=norm, alpha=0.85, interpolation="nearest")
         fig.colorbar(image, ax=axis, fraction=0.046, pad=0.03)
         axis.set_title(label, fontsize=10)
+        if data.occupied.any():  # crop to the built part of the map (MultiRoom leaves much of it empty)
+            rows, columns = np.nonzero(data.occupied)
+            axis.set_xlim(columns.min(), columns.max() + 1)
+            axis.set_ylim(rows.max() + 1, rows.min())
         axis.set_xticks([])
         axis.set_yticks([])
     fig.suptitle(
