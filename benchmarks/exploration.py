@@ -2,7 +2,8 @@
 
 Each cell of the grid is one `wanderlust train` run under the environment's published preset (the
 RIDE paper's settings on MiniGrid, the SND seed's on Atari) with `--bonus` and `--seed` set. Runs
-are subprocesses, `--workers` at a time, one torch thread each.
+are subprocesses, `--workers` at a time, one torch thread each. MiniGrid runs use the gymnasium
+backend, on which MultiRoom reports the agent's room (envpool's MultiRoom does not).
 
 Where things go:
 - `--runs-dir` (default benchmarks/runs/exploration, not in git): whole run directories with their
@@ -51,6 +52,27 @@ MONTEZUMA_ENVS = {"ALE/MontezumaRevenge-v5": ("rnd_montezuma", 2500.0)}
 """2500 is the score of leaving the first rooms with every key used (the table reports scores and
 rooms; the maximum only sets the "frames to 90 %" column)."""
 SUITE_BONUSES = {"montezuma": ["rnd", "snd-v"]}
+PUBLISHED = {
+    # RIDE paper (Raileanu & Rocktäschel 2020; SYSTEMS.md section 2): final mean return and, in
+    # brackets, the frames it took to converge, with IMPALA over 30-100 M frames.
+    ("MiniGrid-MultiRoom-N7-S4-v0", "none"): "0",
+    ("MiniGrid-MultiRoom-N7-S4-v0", "ride"): "0.78 (≈5 M)",
+    ("MiniGrid-MultiRoom-N7-S4-v0", "count"): "0.78 (≈5 M)",
+    ("MiniGrid-MultiRoom-N7-S4-v0", "rnd"): "0.78 (≈12 M)",
+    ("MiniGrid-MultiRoom-N7-S4-v0", "icm"): "0.78 (≈14 M)",
+    ("MiniGrid-KeyCorridorS3R3-v0", "none"): "0",
+    ("MiniGrid-KeyCorridorS3R3-v0", "ride"): "0.9 (≈10 M)",
+    ("MiniGrid-KeyCorridorS3R3-v0", "count"): "0.9 (≈13 M)",
+    ("MiniGrid-KeyCorridorS3R3-v0", "rnd"): "0.9 (≈20 M)",
+    ("MiniGrid-KeyCorridorS3R3-v0", "icm"): "0",
+    ("MiniGrid-MultiRoomNoisyTV-N7-S4-v0", "none"): "0",
+    ("MiniGrid-MultiRoomNoisyTV-N7-S4-v0", "ride"): "0.78",
+    ("MiniGrid-MultiRoomNoisyTV-N7-S4-v0", "icm"): "≈0.3 (stalls)",
+    # SND paper (arXiv 2302.11563): mean of the maximum score over 128 M steps.
+    ("ALE/MontezumaRevenge-v5", "rnd"): "6689 (128 M)",
+    ("ALE/MontezumaRevenge-v5", "snd-v"): "21565 (128 M)",
+}
+"""Published results for the cells of the grid (SYSTEMS.md); cells without one show "—"."""
 KEPT_COLUMNS = (
     "frames", "episode_return", "episode_length", "episodes", "intrinsic_reward", "sps",
     "rooms", "episode_rooms", "intrinsic_share_start_room",
@@ -113,6 +135,8 @@ def run_job(job: Job, runs_dir: Path, results_dir: Path, log_dir: Path) -> str:
             "--frames", str(job.frames), "--run-dir", str(run_dir), "--set", "torch_threads=1",
             "--set", "log.checkpoint_interval=20",
         ]
+        if job.env_id.startswith("MiniGrid-"):  # the backend on which MultiRoom reports rooms
+            command += ["--backend", "gymnasium"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     log_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -162,9 +186,14 @@ def read_rows(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
-def final_return(rows: list[dict[str, float]], budget: float) -> float:
-    tail = [r["episode_return"] for r in rows if r["frames"] >= 0.9 * budget and not math.isnan(r["episode_return"])]
+def final_mean(rows: list[dict[str, float]], column: str, budget: float) -> float:
+    """The mean of a column over the rows of the last 10 % of the budget (NaN cells skipped)."""
+    tail = [r[column] for r in rows if r["frames"] >= 0.9 * budget and not math.isnan(r.get(column, math.nan))]
     return statistics.fmean(tail) if tail else math.nan
+
+
+def final_return(rows: list[dict[str, float]], budget: float) -> float:
+    return final_mean(rows, "episode_return", budget)
 
 
 def frames_to_reach(rows: list[dict[str, float]], target: float, window: int = 10) -> float:
@@ -202,19 +231,21 @@ def report(args: argparse.Namespace) -> int:
         f"Budget {millions(args.frames)} frames per run; seeds {args.seeds}; final return = mean episode return over "
         "the last 10 % of frames.",
         "",
-        "| environment | bonus | seeds | final return (mean; per seed) | frames to 90 % of max (per seed) "
-        "| rooms (per seed) | bonus share in start room |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| environment | bonus | seeds | final return (mean; per seed) | published | frames to 90 % of max (per seed) "
+        "| rooms per episode, last 10 % (per seed) | rooms ever (per seed) | bonus share in start room |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for (env_id, bonus), runs in cells.items():
         finals = [final_return(rows, job.frames) for job, rows in runs]
         reach = [frames_to_reach(rows, 0.9 * envs[env_id][1]) for _, rows in runs]
         rooms = [last_value(rows, "rooms") for _, rows in runs]
+        episode_rooms = [final_mean(rows, "episode_rooms", job.frames) for job, rows in runs]
         share = [run_mean(rows, "intrinsic_share_start_room") for _, rows in runs]
         per_seed = ", ".join(f"{value:.2f}" for value in finals)
         lines.append(
             f"| {env_id} | {bonus} | {len(runs)} | {statistics.fmean(finals):.2f}; {per_seed} "
-            f"| {', '.join(millions(r) for r in reach)} "
+            f"| {PUBLISHED.get((env_id, bonus), '—')} | {', '.join(millions(r) for r in reach)} "
+            f"| {', '.join('—' if math.isnan(r) else f'{r:.2f}' for r in episode_rooms)} "
             f"| {', '.join('—' if math.isnan(r) else str(int(r)) for r in rooms)} "
             f"| {'—' if all(math.isnan(s) for s in share) else f'{statistics.fmean(share):.2f}'} |"
         )
