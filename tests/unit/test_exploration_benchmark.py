@@ -1,0 +1,98 @@
+"""benchmarks/exploration.py: the grid's order, its commands, resuming, and the numbers of its table."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+_SPEC = importlib.util.spec_from_file_location(
+    "exploration_benchmark", Path(__file__).resolve().parents[2] / "benchmarks" / "exploration.py"
+)
+grid = importlib.util.module_from_spec(_SPEC)
+sys.modules[_SPEC.name] = grid  # dataclasses look their module up there
+_SPEC.loader.exec_module(grid)
+
+NOISY = "MiniGrid-MultiRoomNoisyTV-N7-S4-v0"
+
+
+def args(tmp_path: Path, **overrides) -> argparse.Namespace:
+    values = {
+        "suite": "minigrid", "envs": None, "bonuses": "none,ride", "seeds": "0,1", "frames": 1000,
+        "workers": 1, "hours": 0.0, "runs_dir": tmp_path / "runs", "results_dir": tmp_path / "results",
+    }
+    return argparse.Namespace(**{**values, **overrides})
+
+
+def test_jobs_run_every_cell_of_the_first_seed_before_any_second_seed(tmp_path):
+    jobs = grid.jobs_for(args(tmp_path))
+    assert len(jobs) == 3 * 2 * 2
+    seeds = [job.seed for job in jobs]
+    assert seeds == sorted(seeds)
+    assert {(job.env_id, job.bonus) for job in jobs if job.seed == 0} == {
+        (env, bonus) for env in grid.MINIGRID_ENVS for bonus in ("none", "ride")
+    }
+
+
+def test_a_job_trains_with_its_preset_on_gymnasium_then_resumes_and_keeps_its_result(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_call(command, **_):
+        calls.append(command)
+        run_dir = Path(command[command.index("--run-dir") + 1] if "--run-dir" in command else command[-1])
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (run_dir / "checkpoints" / "frames_000000001000.pt").write_text("x")
+        with open(run_dir / "metrics.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["frames", "episode_return", "policy_loss", "rooms"])
+            writer.writerow([1000, 0.5, 0.1, 3])
+        return 0
+
+    monkeypatch.setattr(grid.subprocess, "call", fake_call)
+    job = grid.Job(NOISY, "ride_multiroom_noisytv", "ride", 0, 1000)
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    assert "finished" in grid.run_job(job, runs, results, tmp_path / "logs")
+    command = calls[0]
+    assert command[command.index("--preset") + 1] == "ride_multiroom_noisytv"
+    assert command[command.index("--backend") + 1] == "gymnasium"
+    kept = list(csv.DictReader(open(results / f"{job.name}.csv")))
+    assert kept == [{"frames": "1000", "episode_return": "0.5", "rooms": "3"}]  # only the columns the report reads
+    assert "done before" in grid.run_job(job, runs, results, tmp_path / "logs")
+    (results / f"{job.name}.csv").unlink()  # a fresh checkout: the run directory holds a checkpoint
+    grid.run_job(job, runs, results, tmp_path / "logs")
+    assert calls[-1][3:5] == ["train", "--resume"]
+
+
+def test_frames_to_reach_needs_ten_rows_whose_mean_reaches_the_target():
+    rows = [{"frames": 100.0 * i, "episode_return": 1.0 if i >= 5 else 0.0} for i in range(20)]
+    # the mean of the last 10 rows first reaches 0.5 when 5 of them are 1
+    assert grid.frames_to_reach(rows, 0.5) == 900.0
+    assert math.isnan(grid.frames_to_reach(rows, 1.01))
+
+
+def test_report_puts_each_cell_beside_its_published_result(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    for seed, final in ((0, 0.2), (1, 0.4)):
+        job = grid.Job(NOISY, "ride_multiroom_noisytv", "ride", seed, 1000)
+        with open(results / f"{job.name}.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["frames", "episode_return", "episode_rooms", "rooms", "intrinsic_share_start_room"])
+            writer.writerow([100, 0.0, 1.0, 1, 0.9])
+            writer.writerow([950, final, 2.0 + seed, 3, 0.5])
+    assert grid.report(args(tmp_path, envs=NOISY, bonuses="ride")) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {NOISY} | ride"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[2] == "2"
+    assert cells[3] == "0.30; 0.20, 0.40"  # the last 10 % of the budget: the row at 950 frames
+    assert cells[4] == grid.PUBLISHED[(NOISY, "ride")]
+    assert cells[6] == "2.00, 3.00" and cells[7] == "3, 3" and cells[8] == "0.70"
+    assert (results / "minigrid_table.md").read_text().count("\n") == 5
+    assert (results / f"{NOISY}.png").stat().st_size > 0
