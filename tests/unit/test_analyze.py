@@ -171,3 +171,17 @@ def test_video_frames_carry_the_bars_of_their_step(ride_run):
     assert len(frames) == episode.length + 1 == len(episode.frames)
     assert frames[0].shape[1] > episode.frames[0].shape[1] and frames[0].shape[0] == episode.frames[0].shape[0]
     assert np.array_equal(frames[3][:, : episode.frames[3].shape[1]], episode.frames[3])
+
+
+def test_value_bars_share_a_scale_and_the_bonus_has_its_own():
+    from wanderlust.run.replay import Episode
+
+    frame = np.zeros((120, 90, 3), dtype=np.uint8)
+    episode = Episode(frames=[frame] * 2, intrinsic=[0.01], values_ext=[0.001, 0.001], values_int=[10.0, 10.0])
+    _, second = overlay_episode(episode)
+    panel = second[:, frame.shape[1]:]
+    width = panel.shape[1] // 3
+    heights = [int((panel[:, i * width:(i + 1) * width] == colour).all(-1).any(1).sum()) for i, colour in enumerate(BAR_COLOURS)]
+    bonus, value_ext, value_int = heights
+    assert bonus == value_int > 20  # each at the top of its own scale
+    assert value_ext <= 1  # 1e-4 of V_int's scale: no visible bar

@@ -1,8 +1,9 @@
 """`wanderlust eval`: the mean return of a trained policy, and optionally an mp4 of it playing.
 
 The video shows, beside each frame, bars for the bonus the step into that frame earned and for the
-policy's two value estimates (extrinsic and intrinsic), each scaled to its largest magnitude in
-the episode, with the number written under it.
+policy's two value estimates (extrinsic and intrinsic), with the number written under each. The
+bonus bar is scaled to the bonus's largest magnitude in the episode; the two value bars share the
+largest magnitude of either value in the episode, so that their heights compare.
 """
 
 from __future__ import annotations
@@ -64,10 +65,15 @@ def overlay_episode(episode: Episode) -> Iterator[np.ndarray]:
     step into the frame (none on the first), V_ext and V_int of the frame's state."""
     bonus = [0.0, *episode.intrinsic] if episode.intrinsic else [0.0] * len(episode.frames)
     series = (bonus, episode.values_ext, episode.values_int)
-    scales = [max((abs(v) for v in values), default=0.0) or 1.0 for values in series]
+    value_scale = _largest(episode.values_ext + episode.values_int)  # shared, so that the values compare
+    scales = [_largest(bonus), value_scale, value_scale]
     for t, frame in enumerate(episode.frames):
         values = [values[t] for values in series]
         yield np.concatenate([frame, bar_panel(frame.shape[0], values, scales)], axis=1)
+
+
+def _largest(values: list[float]) -> float:
+    return max((abs(v) for v in values), default=0.0) or 1.0
 
 
 def bar_panel(height: int, values: list[float], scales: list[float]) -> np.ndarray:
