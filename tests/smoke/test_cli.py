@@ -129,6 +129,7 @@ def test_python_api_returns_the_run_directory(tmp_path):
         (["train", "--frames", "lots"], "not a number"),
         (["train", "--set", "ppo.lerning_rate=1"], "unknown config key 'ppo.lerning_rate'"),
         (["train", "--preset", "nosuch"], "unknown preset 'nosuch'"),
+        (["train", "--env", "wanderlust/Ballet-2_delay16-v0"], "PPO has no encoder for ballet observations yet"),
         (["eval", "/nonexistent/run"], "not a wanderlust run directory"),
         (["plot", "/nonexistent/run"], "not a wanderlust run directory"),
         pytest.param(

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.unit
 
 MINIGRID_IDS = list_envs()["minigrid"]
 ATARI_IDS = list_envs()["atari"]
+BALLET_IDS = list_envs()["ballet"]
 HAS_ENVPOOL = envpool_installed()
 BACKENDS = ["gymnasium", "envpool"] if HAS_ENVPOOL else ["gymnasium"]
 needs_envpool = pytest.mark.skipif(not HAS_ENVPOOL, reason="envpool is not installed")
@@ -135,7 +136,7 @@ def assert_same_rollout(
 
 def test_list_envs_is_sorted_by_family_and_includes_ride_ids():
     envs = list_envs()
-    assert set(envs) == {"minigrid", "atari", "procgen"}
+    assert set(envs) == {"minigrid", "atari", "procgen", "ballet"}
     for ids in envs.values():
         assert ids == sorted(ids)
     for env_id in [*RIDE_MULTIROOM, NOISY_TV, "MiniGrid-DoorKey-8x8-v0", "MiniGrid-FourRooms-v0"]:
@@ -286,6 +287,31 @@ def test_atari_is_deterministic_under_a_seed(env_id, backend):
     assert_same_rollout(first, again)
     other = rollout(make(env_id, 2, seed=4, backend=backend), actions)
     assert not np.array_equal(first["obs"], other["obs"])
+
+
+@pytest.mark.parametrize("env_id", BALLET_IDS)
+def test_ballet_passes_env_checker_and_is_deterministic_under_a_seed(env_id):
+    """Ballet's observations are dicts (image, instruction), so it has its own rollout here; its
+    rules are tested in test_ballet.py."""
+    family = registry.family_of(env_id)
+    check_env(family.make_single(env_id, family.resolve_options({"cell_size": 3})).unwrapped)
+    assert env_spec(env_id).backends == ("gymnasium",)
+    actions = random_actions(env_id, steps=400, num_envs=2)
+
+    def run(seed: int) -> list[np.ndarray]:
+        env = make(env_id, 2, seed=seed, cell_size=3)
+        obs, _ = env.reset()
+        trace = [obs["image"], obs["instruction"]]
+        for action in actions:
+            obs, reward, terminated, truncated, info = env.step(action)
+            trace += [obs["image"], obs["instruction"], reward, terminated, truncated]
+            trace += [info[key] for key in sorted(info)]
+        env.close()
+        return trace
+
+    first, again, other = run(3), run(3), run(4)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

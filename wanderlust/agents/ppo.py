@@ -67,6 +67,11 @@ class PPOConfig:
 
 def check_network(network: str, family: str) -> None:
     """Refuses a policy network that cannot read the family's observations (one-line ValueError)."""
+    if family not in ("minigrid", "atari", "procgen"):
+        raise ValueError(
+            f"PPO has no encoder for {family} observations yet (a dict of image and instruction); "
+            "the environments themselves work through wanderlust.envs.make"
+        )
     if network != "auto" and (network == "minigrid") != (family == "minigrid"):
         raise ValueError(
             f"ppo.network {network!r} does not fit {family} observations: use minigrid (or auto) on "

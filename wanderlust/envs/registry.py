@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from . import atari, minigrid, procgen
+from . import atari, ballet, minigrid, procgen
 from .vector import RoomReader, envpool_installed, envpool_task_ids
 
 __all__ = [
@@ -67,6 +67,7 @@ FAMILIES: dict[str, Family] = {
     minigrid.NAME: minigrid,  # type: ignore[dict-item]
     atari.NAME: atari,  # type: ignore[dict-item]
     procgen.NAME: procgen,  # type: ignore[dict-item]
+    ballet.NAME: ballet,  # type: ignore[dict-item]
 }
 
 ENVPOOL_ONLY_FAMILIES = frozenset({procgen.NAME})

@@ -1,0 +1,165 @@
+"""Ballet benchmarks (wanderlust/Ballet-{2,4,8}_delay{16,48}-v0).
+
+Commands:
+
+- ``speed``: environment steps per second with random actions, per level and cell size, on one
+  core. Each measurement builds one env the way wanderlust's gymnasium backend does
+  (``ballet.make_single``: ``gymnasium.make`` with its order-enforcing and checker wrappers), draws
+  the random actions beforehand, and times ``step`` (and the ``reset`` after each finished episode)
+  over ``--steps`` steps; a row reports the median over ``--repeats`` measurements in the same
+  process, and their min-max. ``--num-envs N`` adds the same for ``wanderlust.envs.make(id, N)``
+  (gymnasium's ``SyncVectorEnv`` batching the dict observations, plus the episode bookkeeping),
+  counted in env steps (N per call).
+
+    python benchmarks/ballet.py speed
+    python benchmarks/ballet.py speed --cell-sizes 3 --steps 5000 --repeats 3 --num-envs 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from wanderlust.envs import ballet, make  # noqa: E402
+
+LEVEL_IDS = tuple(ballet.level_id(dancers, delay) for dancers, delay in ballet.LEVELS)
+REQUIRED_STEPS_PER_S = 5_000
+"""What the issue asks of one env on one core at a small cell size."""
+
+
+# ------------------------------------------------------------------------------------ speed
+def single_env_speed(env_id: str, cell_size: int, steps: int, seed: int) -> float:
+    """Steps per second of one env with random actions (resets after each episode included)."""
+    env = ballet.make_single(env_id, ballet.resolve_options({"cell_size": cell_size}))
+    actions = np.random.default_rng(seed).integers(0, 8, steps).tolist()
+    env.reset(seed=seed)
+    begin = time.perf_counter()
+    for action in actions:
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+    elapsed = time.perf_counter() - begin
+    env.close()
+    return steps / elapsed
+
+
+def vector_env_speed(env_id: str, cell_size: int, num_envs: int, steps: int, seed: int) -> float:
+    """Env steps per second of ``make(env_id, num_envs)`` with random actions."""
+    env = make(env_id, num_envs, seed=seed, backend="gymnasium", cell_size=cell_size)
+    calls = max(1, steps // num_envs)
+    actions = np.random.default_rng(seed).integers(0, 8, (calls, num_envs))
+    env.reset()
+    begin = time.perf_counter()
+    for action in actions:
+        env.step(action)
+    elapsed = time.perf_counter() - begin
+    env.close()
+    return calls * num_envs / elapsed
+
+
+def pin_to_one_core() -> str:
+    """Runs this process on one CPU where the OS allows it; says which."""
+    if hasattr(os, "sched_setaffinity"):
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        return f"pinned to CPU {cpu}"
+    return "not pinned (no sched_setaffinity here)"
+
+
+def run_speed(args: argparse.Namespace) -> int:
+    pinned = pin_to_one_core()
+    kinds = [("1 env", 1)]
+    if args.num_envs:
+        kinds.append((f"make(id, {args.num_envs})", args.num_envs))
+    rows = []
+    for env_id in args.levels:
+        for cell_size in args.cell_sizes:
+            for kind, num_envs in kinds:
+                speeds = []
+                for repeat in range(args.repeats):
+                    if num_envs == 1:
+                        speeds.append(single_env_speed(env_id, cell_size, args.steps, repeat))
+                    else:
+                        speeds.append(
+                            vector_env_speed(env_id, cell_size, num_envs, args.steps, repeat)
+                        )
+                rows.append((env_id, cell_size, kind, speeds))
+                print(
+                    f"{env_id} cell {cell_size} {kind}: {statistics.median(speeds):,.0f} steps/s",
+                    file=sys.stderr,
+                )
+
+    lines = [
+        f"Ballet environment speed: random actions, {args.steps:,} steps per measurement, median "
+        f"(min-max) of {args.repeats} measurements in one process, {pinned}; "
+        f"Python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}.",
+        "",
+        "| level | cell size | observation | env | steps/s (median) | min-max |",
+        "|---|---|---|---|---|---|",
+    ]
+    for env_id, cell_size, kind, speeds in rows:
+        side = ballet.VIEW_SIZE * cell_size
+        lines.append(
+            f"| `{env_id}` | {cell_size} | {side}x{side}x3 | {kind} | "
+            f"{statistics.median(speeds):,.0f} | {min(speeds):,.0f}-{max(speeds):,.0f} |"
+        )
+    small = [
+        statistics.median(speeds)
+        for _, cell_size, kind, speeds in rows
+        if kind == "1 env" and cell_size == min(args.cell_sizes)
+    ]
+    if small:
+        verdict = "meets" if min(small) >= REQUIRED_STEPS_PER_S else "does NOT meet"
+        lines += [
+            "",
+            f"Slowest level at cell size {min(args.cell_sizes)}, one env: {min(small):,.0f} "
+            f"steps/s, which {verdict} the required {REQUIRED_STEPS_PER_S:,} steps/s on one core.",
+        ]
+    table = "\n".join(lines)
+    print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Ballet benchmarks.", formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    speed = commands.add_parser(
+        "speed", help="environment steps per second with random actions, on one core"
+    )
+    speed.add_argument("--steps", type=int, default=20_000, help="steps per measurement")
+    speed.add_argument("--repeats", type=int, default=5, help="measurements per row (median)")
+    speed.add_argument(
+        "--cell-sizes", type=int, nargs="+", default=[9, 3], help="pixels per cell (9: the paper)"
+    )
+    speed.add_argument("--levels", nargs="+", default=list(LEVEL_IDS), choices=LEVEL_IDS)
+    speed.add_argument(
+        "--num-envs", type=int, default=0, help="also time wanderlust.envs.make(id, N) (0: no)"
+    )
+    speed.add_argument("--markdown", help="also write the table to this file")
+    speed.set_defaults(func=run_speed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
