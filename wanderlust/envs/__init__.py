@@ -64,7 +64,8 @@ def make(
     options, else gymnasium. ``render=True`` forces the gymnasium backend (envpool does not render
     here) and makes ``render()`` return one RGB frame per env. ``options`` are per family:
     MiniGrid ``full_obs``; Atari ``screen_size``, ``reward_clip``, ``max_episode_steps``; Procgen
-    ``num_levels``, ``start_level``. Procgen runs on envpool only (no gymnasium version).
+    ``num_levels``, ``start_level``; Ballet ``cell_size``, ``max_steps``. Procgen runs on envpool
+    only (no gymnasium version), Ballet on gymnasium only.
     """
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")

@@ -1,6 +1,6 @@
 """Which family runs an environment id, and what a family must provide.
 
-An id belongs to exactly one family module (``minigrid.py``, ``atari.py``, ``procgen.py``); the
+An id belongs to exactly one family module (``minigrid.py``, ``atari.py``, ``procgen.py``, ``ballet.py``); the
 module knows how to build one gymnasium env for the id (or why it cannot), how envpool runs it (if
 it can), which rooms it reports and how its training reward is clipped. ``make`` in
 ``__init__.py`` only composes these.
@@ -110,7 +110,7 @@ def family_of(env_id: str) -> Family:
 
 
 def env_family(env_id: str) -> str:
-    """The family name of an id ("minigrid", "atari" or "procgen"), validating it without building
+    """The family name of an id ("minigrid", "atari", "procgen" or "ballet"), validating it without building
     the env."""
     return family_of(env_id).NAME
 
