@@ -1,4 +1,5 @@
-"""The actor-critic used by PPO: an encoder, an optional LSTM core, and the seed's heads.
+"""The actor-critic used by PPO: an encoder, an optional recurrent core (wanderlust.nets.cores:
+an LSTM, a windowed transformer or a transformer with HCAM memory), and the seed's heads.
 
 Heads follow the RND/SND seed: the actor is an MLP, and the two critics (extrinsic and intrinsic)
 read the features plus a residual hidden layer. Initialisation: orthogonal √2 for features, 0.01
@@ -13,17 +14,16 @@ import torch
 from torch import nn
 
 from wanderlust.nets.atari import ATARI_MODELS
+from wanderlust.nets.cores import Core, CoreState, LSTMCore, MemoryConfig, build_core
 from wanderlust.nets.init import orthogonal
 from wanderlust.nets.minigrid import MiniGridEncoder
-
-LSTMState = tuple[torch.Tensor, torch.Tensor]
 
 
 class PolicyOutput(NamedTuple):
     logits: torch.Tensor  # [B, A]
     value_ext: torch.Tensor  # [B]
     value_int: torch.Tensor  # [B]
-    state: LSTMState | None
+    state: CoreState | None
 
 
 class SeedHeads(nn.Module):
@@ -50,69 +50,47 @@ class SeedHeads(nn.Module):
 
 
 class ActorCritic(nn.Module):
-    """encoder → [LSTM] → heads. With an LSTM, the state is reset where `episode_start` is True."""
+    """encoder → [core] → heads. With a core, its state is reset where `episode_start` is True."""
 
-    def __init__(self, encoder: nn.Module, num_actions: int, lstm_size: int = 0, lstm_layers: int = 1):
+    def __init__(self, encoder: nn.Module, num_actions: int, core: Core | None = None):
         super().__init__()
         self.encoder = encoder
-        feature_size = encoder.output_size
-        self.lstm: nn.LSTM | None = None
-        if lstm_size > 0:
-            self.lstm = nn.LSTM(feature_size, lstm_size, num_layers=lstm_layers)
-            for name, param in self.lstm.named_parameters():
-                if "weight" in name:
-                    nn.init.orthogonal_(param, 1.0)
-                else:
-                    nn.init.zeros_(param)
-            feature_size = lstm_size
-        self.heads = SeedHeads(feature_size, num_actions)
+        self.core = core
+        self.heads = SeedHeads(core.output_size if core is not None else encoder.output_size, num_actions)
 
     @property
     def recurrent(self) -> bool:
-        return self.lstm is not None
+        return self.core is not None
 
-    def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> LSTMState | None:
-        if self.lstm is None:
-            return None
-        shape = (self.lstm.num_layers, batch_size, self.lstm.hidden_size)
-        return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+    def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> CoreState | None:
+        return None if self.core is None else self.core.initial_state(batch_size, device)
 
     def forward(
         self,
         obs: torch.Tensor,
-        state: LSTMState | None = None,
+        state: CoreState | None = None,
         episode_start: torch.Tensor | None = None,
     ) -> PolicyOutput:
-        """obs [B, ...] for one step, or [T·B, ...] with state for B sequences of length T.
+        """obs [B, ...] for one step, or [T·B, ...] (time-major) with state for B sequences of length T.
 
-        `episode_start` [T·B] (bool) marks steps whose observation begins a new episode; the LSTM
-        state is zeroed before those steps. Feed-forward policies ignore state and episode_start.
+        `episode_start` [T·B] (bool) marks steps whose observation begins a new episode; the core
+        forgets the past before those steps. Without a state, obs is one step of fresh episodes.
+        Feed-forward policies ignore state and episode_start.
         """
         features = self.encoder(obs)
-        if self.lstm is not None:
-            features, state = self._run_lstm(features, state, episode_start)
+        if self.core is not None:
+            if state is None:
+                state = self.core.initial_state(features.shape[0], features.device)
+            batch = state[0].shape[1]
+            steps = features.shape[0] // batch
+            if episode_start is None:
+                episode_start = torch.zeros(steps * batch, dtype=torch.bool, device=features.device)
+            features, state = self.core(
+                features.reshape(steps, batch, -1), state, episode_start.reshape(steps, batch)
+            )
+            features = features.reshape(steps * batch, -1)
         logits, value_ext, value_int = self.heads(features)
         return PolicyOutput(logits, value_ext, value_int, state)
-
-    def _run_lstm(
-        self, features: torch.Tensor, state: LSTMState | None, episode_start: torch.Tensor | None
-    ) -> tuple[torch.Tensor, LSTMState]:
-        assert self.lstm is not None
-        if state is None:
-            state = self.initial_state(features.shape[0], features.device)
-        batch = state[0].shape[1]
-        steps = features.shape[0] // batch
-        features = features.reshape(steps, batch, -1)
-        if episode_start is None:
-            episode_start = torch.zeros(steps * batch, dtype=torch.bool, device=features.device)
-        keep = (~episode_start).reshape(steps, batch, 1).float()
-        h, c = state
-        outputs = []
-        for t in range(steps):
-            h, c = h * keep[t], c * keep[t]
-            out, (h, c) = self.lstm(features[t : t + 1], (h, c))
-            outputs.append(out)
-        return torch.cat(outputs).reshape(steps * batch, -1), (h, c)
 
 
 def build_policy(
@@ -122,12 +100,24 @@ def build_policy(
     hidden_size: int = 256,
     lstm_size: int = 0,
     lstm_layers: int = 1,
+    memory: MemoryConfig | None = None,
 ) -> ActorCritic:
-    """`network` is "minigrid" or one of the seed's Atari models "A", "B", "C", "D"."""
+    """`network` is "minigrid" or one of the seed's Atari models "A", "B", "C", "D".
+
+    The core: `memory` builds one of the equal-size memory cores (`build_core`); otherwise
+    `lstm_size` > 0 adds a plain LSTM of that size; otherwise the policy is feed-forward.
+    """
+    if memory is not None and lstm_size > 0:
+        raise ValueError("give either lstm_size or memory, not both")
     if network == "minigrid":
         encoder: nn.Module = MiniGridEncoder(obs_shape, hidden_size)
     elif network in ATARI_MODELS:
         encoder = ATARI_MODELS[network](tuple(obs_shape))
     else:
         raise ValueError(f"unknown network {network!r}; choose minigrid, A, B, C or D")
-    return ActorCritic(encoder, num_actions, lstm_size, lstm_layers)
+    core: Core | None = None
+    if memory is not None:
+        core = build_core(memory, encoder.output_size)
+    elif lstm_size > 0:
+        core = LSTMCore(encoder.output_size, lstm_size, lstm_layers)
+    return ActorCritic(encoder, num_actions, core)
