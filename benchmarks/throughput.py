@@ -180,7 +180,7 @@ def measure_network(agent, iterations: int) -> dict:
     for _ in range(iterations):
         start = time.perf_counter()
         with torch.inference_mode():
-            state = agent.initial_lstm_state
+            state = agent.initial_core_state
             for t in range(steps + 1):
                 out = agent.policy(agent.obs[t], state, agent.episode_start[t])
                 state = out.state

@@ -129,7 +129,8 @@ def test_python_api_returns_the_run_directory(tmp_path):
         (["train", "--frames", "lots"], "not a number"),
         (["train", "--set", "ppo.lerning_rate=1"], "unknown config key 'ppo.lerning_rate'"),
         (["train", "--preset", "nosuch"], "unknown preset 'nosuch'"),
-        (["train", "--env", "wanderlust/Ballet-2_delay16-v0"], "PPO has no encoder for ballet observations yet"),
+        (["train", "--env", "wanderlust/Ballet-2_delay16-v0"], "the rnd bonus reads MiniGrid, Atari or Procgen observations, not ballet"),
+        (["train", "--set", "ppo.network=ballet"], "ppo.network 'ballet' does not fit minigrid observations"),
         (["eval", "/nonexistent/run"], "not a wanderlust run directory"),
         (["plot", "/nonexistent/run"], "not a wanderlust run directory"),
         pytest.param(
@@ -299,3 +300,15 @@ def test_track_wandb_logs_every_row(tmp_path, monkeypatch):
     assert calls["finish"] == 1
     assert [step for step, _ in calls["log"]] == [int(r["frames"]) for r in rows(run_dir)]
     assert all("sps" in row and "frames" in row for _, row in calls["log"])
+
+
+@pytest.mark.parametrize("memory", ["hcam", "lstm", "window"])
+def test_every_memory_trains_on_ballet_and_resumes(memory, tmp_path):
+    run_dir = tmp_path / memory
+    args = ["train", "--preset", "hcam_ballet,debug", "--memory", memory, "--frames", "256", "--run-dir", str(run_dir)]
+    assert main(args) == 0
+    import yaml
+
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["ppo"]["memory"]["kind"] == memory
+    assert main(["train", "--resume", str(run_dir), "--frames", "384"]) == 0
+    assert int(rows(run_dir)[-1]["frames"]) >= 384

@@ -451,14 +451,15 @@ def test_family_lists_ids_and_refuses_envpool_and_bad_options():
     assert ballet.resolve_options({}) == {"cell_size": 9, "max_steps": None}
 
 
-def test_make_gives_a_vector_env_with_dict_observations():
+def test_make_gives_a_vector_env_with_packed_observations():
     env = make(IDS[0], 4, seed=0, cell_size=3)
     assert env.family == "ballet" and env.backend == "gymnasium"
-    space = env.single_observation_space
-    assert space["image"].shape == (33, 33, 3) and space["instruction"].n == 14
+    assert env.single_observation_space == gym.spaces.Box(0, 255, (33, 33, 4), np.uint8)
     obs, info = env.reset()
-    assert obs["image"].shape == (4, 33, 33, 3) and obs["image"].dtype == np.uint8
-    assert obs["instruction"].shape == (4,) and (obs["instruction"] == 0).all()
+    images, instructions = ballet.unpack(obs)
+    assert images.shape == (4, 33, 33, 3) and obs.dtype == np.uint8
+    assert instructions.shape == (4,) and (instructions == 0).all()
+    assert (obs[..., 3] == 0).all()  # the token fills the whole plane
     assert set(info) == {"episode_done", "episode_return", "episode_length"}
     rng = np.random.default_rng(0)
     done_steps, returns = [], []
@@ -474,3 +475,18 @@ def test_make_gives_a_vector_env_with_dict_observations():
     rendered = make(IDS[0], 2, seed=0, render=True)
     rendered.reset()
     assert rendered.render().shape == (2, 99, 99, 3)
+
+
+def test_packed_observation_holds_the_image_and_the_current_instruction():
+    packed_env = ballet.make_single(IDS[0], ballet.resolve_options({"cell_size": 3}))
+    dict_env = gym.make(IDS[0], cell_size=3)
+    packed, _ = packed_env.reset(seed=7)
+    observation, _ = dict_env.reset(seed=7)
+    tokens = set()
+    for step in range(120):
+        image, token = ballet.unpack(packed)
+        assert np.array_equal(image, observation["image"]) and token == observation["instruction"]
+        tokens.add(int(token))
+        packed, *_ = packed_env.step(step % 8)
+        observation, *_ = dict_env.step(step % 8)
+    assert tokens == {0, instruction_token(dict_env.unwrapped.dancer_dances[dict_env.unwrapped.target])}

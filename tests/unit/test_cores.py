@@ -315,16 +315,16 @@ def test_memories_have_equal_size_at_the_same_width():
         assert set(sizes) == set(MEMORIES)
         assert max(sizes.values()) <= 1.25 * min(sizes.values()), sizes
         for memory in MEMORIES:
-            core = build_core(MemoryConfig(**{**vars(config), "memory": memory}), input_size)
+            core = build_core(MemoryConfig(**{**vars(config), "kind": memory}), input_size)
             assert core.output_size == config.d_model
     with pytest.raises(ValueError):
-        MemoryConfig(memory="gru")
+        MemoryConfig(kind="gru")
 
 
 @pytest.mark.parametrize("name", MEMORIES)
 def test_policy_runs_a_memory_core_on_time_major_batches(name):
     torch.manual_seed(0)
-    memory = MemoryConfig(memory=name, d_model=8, layers=1, heads=2, chunk_size=2, max_chunks=4, window=3)
+    memory = MemoryConfig(kind=name, d_model=8, layers=1, heads=2, chunk_size=2, max_chunks=4, window=3)
     policy = build_policy("minigrid", (7, 7, 3), 7, hidden_size=16, memory=memory)
     assert policy.recurrent
     steps, batch = 5, 3

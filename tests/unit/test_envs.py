@@ -291,8 +291,8 @@ def test_atari_is_deterministic_under_a_seed(env_id, backend):
 
 @pytest.mark.parametrize("env_id", BALLET_IDS)
 def test_ballet_passes_env_checker_and_is_deterministic_under_a_seed(env_id):
-    """Ballet's observations are dicts (image, instruction), so it has its own rollout here; its
-    rules are tested in test_ballet.py."""
+    """Ballet's `make` packs image and instruction into one array (InstructionPlane); its rules are
+    tested in test_ballet.py."""
     family = registry.family_of(env_id)
     check_env(family.make_single(env_id, family.resolve_options({"cell_size": 3})).unwrapped)
     assert env_spec(env_id).backends == ("gymnasium",)
@@ -301,10 +301,10 @@ def test_ballet_passes_env_checker_and_is_deterministic_under_a_seed(env_id):
     def run(seed: int) -> list[np.ndarray]:
         env = make(env_id, 2, seed=seed, cell_size=3)
         obs, _ = env.reset()
-        trace = [obs["image"], obs["instruction"]]
+        trace = [obs]
         for action in actions:
             obs, reward, terminated, truncated, info = env.step(action)
-            trace += [obs["image"], obs["instruction"], reward, terminated, truncated]
+            trace += [obs, reward, terminated, truncated]
             trace += [info[key] for key in sorted(info)]
         env.close()
         return trace

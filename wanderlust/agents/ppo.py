@@ -14,13 +14,14 @@ value of its final observation, which next-step auto-reset hands us as the next 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
 from wanderlust.intrinsic.base import IntrinsicReward, Rollout, masked_mean
+from wanderlust.nets.cores import MemoryConfig
 from wanderlust.nets.policy import build_policy
 
 
@@ -57,26 +58,32 @@ class PPOConfig:
     epochs: int = 4
     minibatches: int = 4
     network: str = "auto"
-    """"auto" (minigrid for MiniGrid, "A" for Atari), "minigrid", or the seed's "A", "B", "C", "D"."""
+    """"auto" (minigrid for MiniGrid, ballet for Ballet, "A" for Atari and Procgen), "minigrid",
+    "ballet", or the seed's "A", "B", "C", "D"."""
     hidden_size: int = 256
     """Width of the MiniGrid encoder's fully connected layers (RIDE uses 1024)."""
     lstm_size: int = 0
     """Hidden size of an LSTM core between encoder and heads; 0 means feed-forward."""
     lstm_layers: int = 1
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    """The memory core (`--memory hcam|lstm|window`) and its sizes; kind "none" by default. The
+    three are built to equal size (see wanderlust.nets.cores.MemoryConfig)."""
 
 
-def check_network(network: str, family: str) -> None:
-    """Refuses a policy network that cannot read the family's observations (one-line ValueError)."""
-    if family not in ("minigrid", "atari", "procgen"):
-        raise ValueError(
-            f"PPO has no encoder for {family} observations yet (a dict of image and instruction); "
-            "the environments themselves work through wanderlust.envs.make"
-        )
-    if network != "auto" and (network == "minigrid") != (family == "minigrid"):
-        raise ValueError(
-            f"ppo.network {network!r} does not fit {family} observations: use minigrid (or auto) on "
-            "MiniGrid and the seed's A, B, C or D on pixels"
-        )
+_OWN_NETWORK = {"minigrid": "minigrid", "ballet": "ballet"}
+"""Families with an encoder of their own; pixel families (Atari, Procgen) take the seed's A-D."""
+
+
+def resolve_network(network: str, family: str) -> str:
+    """The policy network for a family: `network` itself, or the family's default for "auto".
+    Refuses one that cannot read the family's observations (one-line ValueError)."""
+    own = _OWN_NETWORK.get(family)
+    if network == "auto":
+        return own or "A"
+    if (own is None and network in _OWN_NETWORK.values()) or (own is not None and network != own):
+        fits = own or "the seed's A, B, C or D"
+        raise ValueError(f"ppo.network {network!r} does not fit {family} observations: use {fits} (or auto)")
+    return network
 
 
 def gae(
@@ -168,12 +175,10 @@ class PPO:
         self.total_frames = total_frames
         self.num_envs = env.num_envs
         obs_shape = tuple(env.single_observation_space.shape)
-        network = config.network
-        if network == "auto":
-            network = "minigrid" if env.family == "minigrid" else "A"
-        check_network(network, env.family)
+        network = resolve_network(config.network, env.family)
         self.policy = build_policy(
-            network, obs_shape, int(env.single_action_space.n), config.hidden_size, config.lstm_size, config.lstm_layers
+            network, obs_shape, int(env.single_action_space.n), config.hidden_size, config.lstm_size,
+            config.lstm_layers, config.memory,
         ).to(device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate, eps=1e-5)
 
@@ -211,7 +216,7 @@ class PPO:
         self.obs[-1].copy_(torch.from_numpy(np.asarray(obs)))
         self.episode_start[-1] = True
         self.prev_done = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        self.lstm_state = self.policy.initial_state(self.num_envs, self.device)
+        self.core_state = self.policy.initial_state(self.num_envs, self.device)
 
     # ------------------------------------------------------------------ acting
     def _env_step(self, actions: torch.Tensor):
@@ -244,7 +249,7 @@ class PPO:
             if len(chunk) == self.config.num_steps or step == steps - 1:
                 self.bonus.warmup(torch.stack(chunk).to(self.device))
                 chunk = []
-        self.lstm_state = self.policy.initial_state(self.num_envs, self.device)
+        self.core_state = self.policy.initial_state(self.num_envs, self.device)
         self.episode_start[-1] = True
         return self.frames - start
 
@@ -253,11 +258,11 @@ class PPO:
         """Fills the rollout storage with T steps; returns the episodes that ended, as lists."""
         self.obs[0] = self.obs[-1]
         self.episode_start[0] = self.episode_start[-1]
-        self.initial_lstm_state = self.lstm_state
+        self.initial_core_state = self.core_state
         episodes: dict[str, list] = {"episode_return": [], "episode_length": [], "episode_rooms": []}
         for t in range(self.config.num_steps):
-            out = self.policy(self.obs[t], self.lstm_state, self.episode_start[t])
-            self.lstm_state = out.state
+            out = self.policy(self.obs[t], self.core_state, self.episode_start[t])
+            self.core_state = out.state
             log_probs = torch.log_softmax(out.logits, dim=-1)
             actions = torch.multinomial(log_probs.exp(), 1).squeeze(1)
             self.actions[t] = actions
@@ -281,7 +286,7 @@ class PPO:
             self.prev_done = done
             self._record_episodes(info, episodes, next_obs.numpy())
 
-        out = self.policy(self.obs[-1], self.lstm_state, self.episode_start[-1])
+        out = self.policy(self.obs[-1], self.core_state, self.episode_start[-1])
         self.values_ext[-1] = out.value_ext
         self.values_int[-1] = out.value_int
         return episodes
@@ -360,7 +365,7 @@ class PPO:
                 if self.policy.recurrent:
                     _, envs = batch
                     pick = lambda x: x[:, envs].reshape(-1, *x.shape[2:])  # noqa: E731
-                    state = tuple(s[:, envs] for s in self.initial_lstm_state)
+                    state = tuple(s[:, envs] for s in self.initial_core_state)
                     starts = pick(self.episode_start[:-1])
                 else:
                     (index,) = batch

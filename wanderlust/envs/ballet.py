@@ -37,10 +37,12 @@ __all__ = [
     "SHAPES",
     "SLOTS",
     "choice_frame",
+    "InstructionPlane",
     "dance_offsets",
     "default_max_steps",
     "instruction_token",
     "shape_mask",
+    "unpack",
 ]
 
 NAME = "ballet"
@@ -621,16 +623,45 @@ def resolve_options(options: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+class InstructionPlane(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """Packs the dict observation into one uint8 array [H, W, 4]: the image's three channels and a
+    fourth holding the instruction token at every pixel (networks read it at pixel [0, 0]).
+
+    PPO's rollout storage, the bonuses and the replay tools all hold observations as one array;
+    this is Ballet's, as ``MiniGridImage`` is MiniGrid's. ``gymnasium.make`` gives the dict.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ObservationWrapper.__init__(self, env)
+        height, width, _ = env.observation_space["image"].shape
+        self.observation_space = spaces.Box(0, 255, (height, width, 4), dtype=np.uint8)
+
+    def observation(self, observation: dict[str, Any]) -> np.ndarray:
+        image = observation["image"]
+        packed = np.empty((*image.shape[:2], 4), dtype=np.uint8)
+        packed[..., :3] = image
+        packed[..., 3] = observation["instruction"]
+        return packed
+
+
+def unpack(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(images [..., H, W, 3], instruction tokens [...]) of packed observations [..., H, W, 4]."""
+    return obs[..., :3], obs[..., 0, 0, 3]
+
+
 def make_single(env_id: str, options: dict[str, Any], render_mode: str | None = None) -> gym.Env:
-    """One gymnasium env (a ``BalletEnv``; its step limit is its own, so no ``TimeLimit``)."""
+    """One gymnasium env (a ``BalletEnv``; its step limit is its own, so no ``TimeLimit``), its
+    observation packed into one array by ``InstructionPlane``."""
     if env_id not in _LEVEL_KWARGS:
         raise ValueError(f"{env_id!r} is not a Ballet id; known: {', '.join(registered_ids())}")
-    return gym.make(
+    env = gym.make(
         env_id,
         render_mode=render_mode,
         cell_size=options["cell_size"],
         max_steps=options["max_steps"],
     )
+    return InstructionPlane(env)
 
 
 def envpool_config(

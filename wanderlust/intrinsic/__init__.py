@@ -41,7 +41,18 @@ def bonus_config_class(name: str) -> type | None:
     return BONUSES[name][1]
 
 
+BONUS_FAMILIES = ("minigrid", "atari", "procgen")
+"""The observation families the bonuses read (their networks are built per family)."""
+
+
+def check_family(name: str, family: str) -> None:
+    """Refuses a bonus on observations it cannot read (one-line ValueError); "none" reads nothing."""
+    if name != "none" and family not in BONUS_FAMILIES:
+        raise ValueError(f"the {name} bonus reads MiniGrid, Atari or Procgen observations, not {family}; use --bonus none")
+
+
 def make_bonus(name: str, config, spec: BonusSpec) -> IntrinsicReward:
+    check_family(name, spec.family)
     config_class = bonus_config_class(name)
     if config_class is not None and config is None:
         config = config_class()
@@ -49,7 +60,8 @@ def make_bonus(name: str, config, spec: BonusSpec) -> IntrinsicReward:
 
 
 __all__ = [
-    "BONUSES", "BonusSpec", "IntrinsicReward", "NoBonus", "Rollout", "StepRecorder", "bonus_config_class", "make_bonus",
+    "BONUSES", "BONUS_FAMILIES", "BonusSpec", "IntrinsicReward", "NoBonus", "Rollout", "StepRecorder",
+    "bonus_config_class", "check_family", "make_bonus",
     "RND", "RNDConfig", "SNDV", "SNDSTD", "SNDVIC", "SNDConfig", "ICM", "ICMConfig", "RIDE", "RIDENoEpisodic",
     "RIDEConfig", "EpisodicCount", "EpisodicCountConfig", "CountBonus", "CountConfig", "NovelD", "NovelDConfig",
     "E3B", "E3BConfig", "NGU", "NGUConfig", "Disagreement", "DisagreementConfig", "RE3", "RE3Config",

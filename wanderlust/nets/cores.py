@@ -43,6 +43,7 @@ final state of one T-step call.
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -454,8 +455,9 @@ class MemoryConfig:
     (hcam), 316.4 k (window), 316.7 k (lstm) parameters.
     """
 
-    memory: str = "hcam"
-    """"hcam", "lstm" or "window"."""
+    kind: str = "none"
+    """"none" (no memory: a feed-forward policy, or the plain `lstm_size` LSTM), "hcam", "lstm" or
+    "window" (`--memory`)."""
     d_model: int = 64
     """Width of the transformer cores and of every core's output."""
     layers: int = 4
@@ -474,8 +476,8 @@ class MemoryConfig:
     """Steps the window core sees, the current one included."""
 
     def __post_init__(self) -> None:
-        if self.memory not in MEMORIES:
-            raise ValueError(f"unknown memory {self.memory!r}; choose one of {', '.join(MEMORIES)}")
+        if self.kind not in ("none", *MEMORIES):
+            raise ValueError(f"unknown memory {self.kind!r}; choose one of none, {', '.join(MEMORIES)}")
 
 
 def _hcam_core(config: MemoryConfig, input_size: int) -> HCAMCore:
@@ -495,22 +497,24 @@ def equal_size_lstm_hidden(config: MemoryConfig, input_size: int) -> int:
 
 
 def build_core(config: MemoryConfig, input_size: int) -> Core:
-    """The core `config.memory` names, reading features of size `input_size`, sized as MemoryConfig says."""
+    """The core `config.kind` names, reading features of size `input_size`, sized as MemoryConfig says."""
     d = config.d_model
-    if config.memory == "hcam":
+    if config.kind == "hcam":
         return _hcam_core(config, input_size)
-    if config.memory == "window":
+    if config.kind == "window":
         block = HCAM(HCAMConfig(input_size=d, memory_size=d, feature_size=d, top_k=config.top_k))
         widen = round((parameter_count(block) + 2 * d) / (2 * d + 1))  # the block and its LayerNorm
         return WindowCore(
             input_size, d, config.layers, config.heads, (config.mlp_size or 4 * d) + widen, config.window
         )
-    return LSTMCore(input_size, equal_size_lstm_hidden(config, input_size), projection_size=d)
+    if config.kind == "lstm":
+        return LSTMCore(input_size, equal_size_lstm_hidden(config, input_size), projection_size=d)
+    raise ValueError(f"memory {config.kind!r} builds no core")
 
 
 def core_sizes(config: MemoryConfig, input_size: int) -> dict[str, int]:
     """Parameters of each memory core built with `config`'s sizes (for reports and tests)."""
     sizes = {}
     for memory in MEMORIES:
-        sizes[memory] = parameter_count(build_core(MemoryConfig(**{**vars(config), "memory": memory}), input_size))
+        sizes[memory] = parameter_count(build_core(dataclasses.replace(config, kind=memory), input_size))
     return sizes

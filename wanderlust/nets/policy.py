@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from wanderlust.nets.atari import ATARI_MODELS
+from wanderlust.nets.ballet import BalletEncoder
 from wanderlust.nets.cores import Core, CoreState, LSTMCore, MemoryConfig, build_core
 from wanderlust.nets.init import orthogonal
 from wanderlust.nets.minigrid import MiniGridEncoder
@@ -102,19 +103,24 @@ def build_policy(
     lstm_layers: int = 1,
     memory: MemoryConfig | None = None,
 ) -> ActorCritic:
-    """`network` is "minigrid" or one of the seed's Atari models "A", "B", "C", "D".
+    """`network` is "minigrid", "ballet" or one of the seed's Atari models "A", "B", "C", "D".
 
-    The core: `memory` builds one of the equal-size memory cores (`build_core`); otherwise
-    `lstm_size` > 0 adds a plain LSTM of that size; otherwise the policy is feed-forward.
+    The core: `memory` (unless its kind is "none") builds one of the equal-size memory cores
+    (`build_core`); otherwise `lstm_size` > 0 adds a plain LSTM of that size; otherwise the policy
+    is feed-forward.
     """
+    if memory is not None and memory.kind == "none":
+        memory = None
     if memory is not None and lstm_size > 0:
-        raise ValueError("give either lstm_size or memory, not both")
+        raise ValueError("give either ppo.lstm_size or a memory (--memory), not both")
     if network == "minigrid":
         encoder: nn.Module = MiniGridEncoder(obs_shape, hidden_size)
+    elif network == "ballet":
+        encoder = BalletEncoder(obs_shape, hidden_size)
     elif network in ATARI_MODELS:
         encoder = ATARI_MODELS[network](tuple(obs_shape))
     else:
-        raise ValueError(f"unknown network {network!r}; choose minigrid, A, B, C or D")
+        raise ValueError(f"unknown network {network!r}; choose minigrid, ballet, A, B, C or D")
     core: Core | None = None
     if memory is not None:
         core = build_core(memory, encoder.output_size)

@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", type=Path, help="where to write the run (default runs/ENV__BONUS__sSEED__TIME)")
     train.add_argument("--backend", choices=["auto", "envpool", "gymnasium"])
     train.add_argument("--device", help="auto, cpu or cuda")
+    train.add_argument("--algo", choices=["ppo"], help="the learner (default ppo)")
+    train.add_argument("--memory", choices=["none", "hcam", "lstm", "window"], help="the policy's memory core (equal sizes; see docs/hcam.md)")
     train.add_argument("--track", choices=["wandb"], help="also log to Weights & Biases")
     train.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -118,13 +120,13 @@ def run(args: argparse.Namespace) -> int:
         from wanderlust.run.train import train
 
         if args.resume is not None:
-            extra = [flag for flag in ("env", "bonus", "num_envs", "seed", "preset", "run_dir", "backend", "device", "track") if getattr(args, flag)]
+            extra = [flag for flag in ("env", "bonus", "num_envs", "seed", "preset", "run_dir", "backend", "device", "track", "algo", "memory") if getattr(args, flag)]
             if extra or args.overrides:
                 return _fail("--resume continues a run with its own config; only --frames may be given with it", 2)
         run_dir = train(
             env=args.env, bonus=args.bonus, frames=args.frames, num_envs=args.num_envs, seed=args.seed,
             preset=args.preset, run_dir=args.run_dir, backend=args.backend, device=args.device,
-            track=args.track, overrides=args.overrides, resume=args.resume,
+            track=args.track, overrides=args.overrides, resume=args.resume, algo=args.algo, memory=args.memory,
         )
         print(f"run directory: {run_dir}")
         print(f"curves: {run_dir / 'curves.png'}")

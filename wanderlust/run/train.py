@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from wanderlust import envs
-from wanderlust.agents.ppo import PPO, check_network
-from wanderlust.intrinsic import BonusSpec, make_bonus
+from wanderlust.agents.ppo import PPO, resolve_network
+from wanderlust.intrinsic import BonusSpec, check_family, make_bonus
 from wanderlust.run import checkpoint, config as config_module
 from wanderlust.run.config import Config, ConfigError
 from wanderlust.run.logger import MetricsLogger, Progress, truncate_metrics
@@ -103,6 +103,8 @@ def train(
     track: str | None = None,
     overrides: list[str] | dict | None = None,
     resume: str | Path | None = None,
+    algo: str | None = None,
+    memory: str | None = None,
 ) -> Path:
     """Trains an agent and returns its run directory.
 
@@ -115,20 +117,24 @@ def train(
         run_dir = Path(resume)
     else:
         values: dict = {}
-        for key, value in (("bonus", bonus), ("frames", frames), ("seed", seed), ("device", device), ("track", track)):
+        for key, value in (("algo", algo), ("bonus", bonus), ("frames", frames), ("seed", seed), ("device", device), ("track", track)):
             if value is not None:
                 values[key] = value
         env_values = {k: v for k, v in (("id", env), ("num_envs", num_envs), ("backend", backend)) if v is not None}
         if env_values:
             values["env"] = env_values
+        if memory is not None:
+            values["ppo"] = {"memory": {"kind": memory}}
         presets = [preset] if isinstance(preset, str) else list(preset or [])
         presets = [p for name in presets for p in name.split(",") if p]
         if isinstance(overrides, dict):
             overrides = [f"{key}={value}" for key, value in overrides.items()]
         config = config_module.resolve(presets, values, overrides)
-        # Fail on an unknown id or a misfit network before creating anything.
+        # Fail on an unknown id, a misfit network or bonus before creating anything.
         try:
-            check_network(config.ppo.network, envs.env_family(config.env.id))
+            family = envs.env_family(config.env.id)
+            resolve_network(config.ppo.network, family)
+            check_family(config.bonus, family)
         except ValueError as error:
             raise ConfigError(str(error)) from None
         run_dir = _prepare_run_dir(config, Path(run_dir) if run_dir is not None else None)
