@@ -1,4 +1,5 @@
-"""benchmarks/exploration.py: the grid's order, its commands, resuming, and the numbers of its table."""
+"""benchmarks/exploration.py and its grid.py: the grid's order, its commands, resuming, and the numbers
+of its table."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-_SPEC = importlib.util.spec_from_file_location(
-    "exploration_benchmark", Path(__file__).resolve().parents[2] / "benchmarks" / "exploration.py"
-)
-grid = importlib.util.module_from_spec(_SPEC)
-sys.modules[_SPEC.name] = grid  # dataclasses look their module up there
-_SPEC.loader.exec_module(grid)
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))  # the scripts import their shared grid.py as the script folder is on the path
+_SPEC = importlib.util.spec_from_file_location("exploration_benchmark", BENCHMARKS / "exploration.py")
+exploration = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(exploration)
+grid = sys.modules["grid"]
 
 NOISY = "MiniGrid-MultiRoomNoisyTV-N7-S4-v0"
 
@@ -32,13 +33,14 @@ def args(tmp_path: Path, **overrides) -> argparse.Namespace:
 
 
 def test_jobs_run_every_cell_of_the_first_seed_before_any_second_seed(tmp_path):
-    jobs = grid.jobs_for(args(tmp_path))
+    jobs = exploration.jobs_for(args(tmp_path))
     assert len(jobs) == 3 * 2 * 2
     seeds = [job.seed for job in jobs]
     assert seeds == sorted(seeds)
-    assert {(job.env_id, job.bonus) for job in jobs if job.seed == 0} == {
-        (env, bonus) for env in grid.MINIGRID_ENVS for bonus in ("none", "ride")
+    assert {(job.env_id, job.variant) for job in jobs if job.seed == 0} == {
+        (env, bonus) for env in exploration.MINIGRID_ENVS for bonus in ("none", "ride")
     }
+    assert all(job.flags == ("--bonus", job.variant, "--backend", "gymnasium") for job in jobs)
 
 
 def test_a_job_trains_with_its_preset_on_gymnasium_then_resumes_and_keeps_its_result(tmp_path, monkeypatch):
@@ -56,17 +58,18 @@ def test_a_job_trains_with_its_preset_on_gymnasium_then_resumes_and_keeps_its_re
         return 0
 
     monkeypatch.setattr(grid.subprocess, "call", fake_call)
-    job = grid.Job(NOISY, "ride_multiroom_noisytv", "ride", 0, 1000)
+    job = exploration.jobs_for(args(tmp_path, envs=NOISY, bonuses="ride", seeds="0", frames=1000))[0]
     runs, results = tmp_path / "runs", tmp_path / "results"
-    assert "finished" in grid.run_job(job, runs, results, tmp_path / "logs")
+    columns = exploration.KEPT_COLUMNS
+    assert "finished" in grid.run_job(job, runs, results, columns)
     command = calls[0]
     assert command[command.index("--preset") + 1] == "ride_multiroom_noisytv"
     assert command[command.index("--backend") + 1] == "gymnasium"
     kept = list(csv.DictReader(open(results / f"{job.name}.csv")))
     assert kept == [{"frames": "1000", "episode_return": "0.5", "rooms": "3"}]  # only the columns the report reads
-    assert "done before" in grid.run_job(job, runs, results, tmp_path / "logs")
+    assert "done before" in grid.run_job(job, runs, results, columns)
     (results / f"{job.name}.csv").unlink()  # a fresh checkout: the run directory holds a checkpoint
-    grid.run_job(job, runs, results, tmp_path / "logs")
+    grid.run_job(job, runs, results, columns)
     assert calls[-1][3:5] == ["train", "--resume"]
 
 
@@ -81,18 +84,40 @@ def test_report_puts_each_cell_beside_its_published_result(tmp_path, capsys):
     results = tmp_path / "results"
     results.mkdir()
     for seed, final in ((0, 0.2), (1, 0.4)):
-        job = grid.Job(NOISY, "ride_multiroom_noisytv", "ride", seed, 1000)
+        job = grid.Job(NOISY, "ride_multiroom_noisytv", "ride", seed, 1000)  # flags do not enter the name
         with open(results / f"{job.name}.csv", "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["frames", "episode_return", "episode_rooms", "rooms", "intrinsic_share_start_room"])
             writer.writerow([100, 0.0, 1.0, 1, 0.9])
             writer.writerow([950, final, 2.0 + seed, 3, 0.5])
-    assert grid.report(args(tmp_path, envs=NOISY, bonuses="ride")) == 0
+    assert exploration.report(args(tmp_path, envs=NOISY, bonuses="ride")) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {NOISY} | ride"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[2] == "2"
     assert cells[3] == "0.30; 0.20, 0.40"  # the last 10 % of the budget: the row at 950 frames
-    assert cells[4] == grid.PUBLISHED[(NOISY, "ride")]
+    assert cells[4] == exploration.PUBLISHED[(NOISY, "ride")]
     assert cells[6] == "2.00, 3.00" and cells[7] == "3, 3" and cells[8] == "0.70"
     assert (results / "minigrid_table.md").read_text().count("\n") == 5
     assert (results / f"{NOISY}.png").stat().st_size > 0
+
+
+def test_ballet_grid_compares_the_memories_at_equal_size(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("ballet_benchmark", BENCHMARKS / "ballet.py")
+    ballet_benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ballet_benchmark)
+    options = argparse.Namespace(
+        levels="2_delay16", memories="hcam,lstm,window", seeds="0,1", frames=1000, results_dir=tmp_path,
+    )
+    jobs = ballet_benchmark.agent_jobs(options)
+    assert [job.seed for job in jobs] == [0, 0, 0, 1, 1, 1]
+    assert jobs[1].flags == ("--env", "wanderlust/Ballet-2_delay16-v0", "--memory", "lstm")
+    assert all(job.preset == "hcam_ballet" for job in jobs)
+    for job, success in zip(jobs, (1.0, 0.5, 0.5, 0.0, 0.5, 0.5)):
+        with open(tmp_path / f"{job.name}.csv", "w", newline="") as handle:
+            csv.writer(handle).writerows([["frames", "episode_return"], [950, success]])
+    assert ballet_benchmark.report_agents(options) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| wanderlust/")]
+    hcam = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    assert hcam[1] == "hcam" and hcam[4] == "0.50; 1.00, 0.00"
+    sizes = [int(row.split("|")[3].replace(",", "")) for row in rows]
+    assert max(sizes) <= 1.25 * min(sizes)
