@@ -8,11 +8,19 @@ Commands:
   the random actions beforehand, and times ``step`` (and the ``reset`` after each finished episode)
   over ``--steps`` steps; a row reports the median over ``--repeats`` measurements in the same
   process, and their min-max. ``--num-envs N`` adds the same for ``wanderlust.envs.make(id, N)``
-  (gymnasium's ``SyncVectorEnv`` batching the dict observations, plus the episode bookkeeping),
+  (gymnasium's ``SyncVectorEnv`` batching the packed observations, plus the episode bookkeeping),
   counted in env steps (N per call).
 
     python benchmarks/ballet.py speed
     python benchmarks/ballet.py speed --cell-sizes 3 --steps 5000 --repeats 3 --num-envs 16
+
+- ``run`` and ``report``: the memory agents (``--preset hcam_ballet --memory hcam|lstm|window``, equal
+  sizes) on Ballet levels over seeds at a frame budget, a resumable grid (see grid.py); the report
+  gives each agent's success rate (Ballet's return is 1 for the right dancer, else 0) over the last
+  10 % of the budget, per seed, the parameter count of its core, and curves.
+
+    python benchmarks/ballet.py run --levels 2_delay16,4_delay16 --seeds 0,1,2 --frames 1e6 --workers 2
+    python benchmarks/ballet.py report --levels 2_delay16,4_delay16 --seeds 0,1,2 --frames 1e6
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+
+from grid import ROOT, Job, final_mean, millions, parse_frames, plot_return_curves, read_rows, run_grid  # noqa: E402
 
 from wanderlust.envs import ballet, make  # noqa: E402
 
@@ -132,6 +142,61 @@ def run_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------- agents
+MEMORIES = ("hcam", "lstm", "window")
+AGENT_COLUMNS = ("frames", "episode_return", "episode_length", "episodes", "sps")
+"""The columns of metrics.csv that a finished run keeps in git (the report reads nothing else)."""
+
+
+def agent_jobs(args: argparse.Namespace) -> list[Job]:
+    levels = [f"wanderlust/Ballet-{level}-v0" for level in args.levels.split(",")]
+    memories = args.memories.split(",")
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    # Seed-major order: a grid cut short still compares every memory on every level.
+    return [
+        Job(level, "hcam_ballet", memory, seed, args.frames, ("--env", level, "--memory", memory))
+        for seed in seeds for level in levels for memory in memories
+    ]
+
+
+def run_agents(args: argparse.Namespace) -> int:
+    return run_grid(agent_jobs(args), args.workers, args.hours, args.runs_dir, args.results_dir, AGENT_COLUMNS)
+
+
+def report_agents(args: argparse.Namespace) -> int:
+    from wanderlust.nets.ballet import BalletEncoder
+    from wanderlust.nets.cores import core_sizes
+    from wanderlust.run.config import resolve
+
+    config = resolve(["hcam_ballet"])
+    encoder = BalletEncoder((33, 33, 4), config.ppo.hidden_size)
+    sizes = core_sizes(config.ppo.memory, encoder.output_size)
+    cells: dict[tuple[str, str], list[tuple[Job, list[dict]]]] = {}
+    for job in agent_jobs(args):
+        path = args.results_dir / f"{job.name}.csv"
+        if path.exists():
+            cells.setdefault((job.env_id, job.variant), []).append((job, read_rows(path)))
+    lines = [
+        f"Budget {millions(args.frames)} frames per run, preset hcam_ballet; success rate = mean episode return "
+        "over the last 10 % of frames.",
+        "",
+        "| level | memory | core parameters | seeds | success rate (mean; per seed) |",
+        "| --- | --- | ---: | --- | --- |",
+    ]
+    for (env_id, memory), runs in sorted(cells.items()):
+        finals = [final_mean(rows, "episode_return", job.frames) for job, rows in runs]
+        lines.append(
+            f"| {env_id} | {memory} | {sizes[memory]:,} | {len(runs)} | {statistics.fmean(finals):.2f}; "
+            f"{', '.join(f'{value:.2f}' for value in finals)} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / "ballet_table.md").write_text(table + "\n")
+    plot_return_curves(cells, args.results_dir, "success rate (mean of last 10 rows)")
+    return 0
+
+
 # ------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -153,6 +218,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     speed.add_argument("--markdown", help="also write the table to this file")
     speed.set_defaults(func=run_speed)
+
+    for name, func, text in (
+        ("run", run_agents, "train the memory agents (resumable grid)"),
+        ("report", report_agents, "the memory agents' table and curves"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--levels", default="2_delay16,4_delay16", help="comma-separated, e.g. 2_delay16,8_delay48")
+        command.add_argument("--memories", default=",".join(MEMORIES))
+        command.add_argument("--seeds", default="0,1,2")
+        command.add_argument("--frames", type=parse_frames, default=1_000_000)
+        command.add_argument("--workers", type=int, default=2)
+        command.add_argument("--hours", type=float, default=0.0, help="start no new run after this many hours")
+        command.add_argument("--runs-dir", type=Path, default=ROOT / "benchmarks/runs/ballet")
+        command.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks/results/ballet")
+        command.set_defaults(func=func)
     return parser
 
 

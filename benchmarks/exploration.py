@@ -5,13 +5,7 @@ RIDE paper's settings on MiniGrid, the SND seed's on Atari) with `--bonus` and `
 are subprocesses, `--workers` at a time, one torch thread each. MiniGrid runs use the gymnasium
 backend, on which MultiRoom reports the agent's room (envpool's MultiRoom does not).
 
-Where things go:
-- `--runs-dir` (default benchmarks/runs/exploration, not in git): whole run directories with their
-  checkpoints. A run stopped part-way (a session ending) continues from its last checkpoint with
-  `--resume` the next time the grid runs.
-- `--results-dir` (default benchmarks/results/exploration, in git): one CSV per finished run, the
-  columns of its metrics.csv that the report reads. A run whose CSV is there is done and is skipped,
-  so the grid survives a fresh checkout.
+Where runs and results go, and how a grid resumes: see grid.py.
 
     python benchmarks/exploration.py run --suite minigrid --frames 3e6 --seeds 0,1 --workers 2
     python benchmarks/exploration.py run --suite montezuma --frames 2e6 --seeds 0
@@ -27,19 +21,24 @@ earned in the room each episode starts in (on NoisyTV the noisy room).
 from __future__ import annotations
 
 import argparse
-import csv
 import math
-import os
-import shutil
 import statistics
-import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from grid import (
+    ROOT,
+    Job,
+    final_mean,
+    frames_to_reach,
+    last_value,
+    millions,
+    parse_frames,
+    plot_return_curves,
+    read_rows,
+    run_grid,
+    run_mean,
+)
 
 MINIGRID_ENVS = {  # env id → (preset, the task's maximum return used for "frames to 90 %")
     "MiniGrid-MultiRoom-N7-S4-v0": ("ride_multiroom_n7s4", 0.78),
@@ -80,19 +79,6 @@ KEPT_COLUMNS = (
 """The columns of metrics.csv that a finished run keeps in git (the report reads nothing else)."""
 
 
-@dataclass(frozen=True)
-class Job:
-    env_id: str
-    preset: str
-    bonus: str
-    seed: int
-    frames: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.env_id.replace('/', '-')}__{self.bonus}__s{self.seed}__{self.frames // 1000}k"
-
-
 def suite_envs(suite: str) -> dict[str, tuple[str, float]]:
     return MINIGRID_ENVS if suite == "minigrid" else MONTEZUMA_ENVS
 
@@ -104,10 +90,6 @@ def all_bonuses() -> list[str]:
     return list(BONUSES)
 
 
-def parse_frames(text: str) -> int:
-    return int(float(text))
-
-
 def jobs_for(args: argparse.Namespace) -> list[Job]:
     envs = suite_envs(args.suite)
     env_ids = args.envs.split(",") if args.envs else list(envs)
@@ -115,110 +97,21 @@ def jobs_for(args: argparse.Namespace) -> list[Job]:
     seeds = [int(s) for s in args.seeds.split(",")]
     # Seed-major order: the first seed of every cell finishes before any second seed starts, so a
     # grid cut short still compares every bonus.
-    return [Job(e, envs[e][0], b, s, args.frames) for s in seeds for e in env_ids for b in bonuses]
+    return [Job(e, envs[e][0], b, s, args.frames, flags_for(e, b)) for s in seeds for e in env_ids for b in bonuses]
 
 
-# --------------------------------------------------------------------------- running
-def run_job(job: Job, runs_dir: Path, results_dir: Path, log_dir: Path) -> str:
-    result = results_dir / f"{job.name}.csv"
-    if result.exists():
-        return f"{job.name}: done before"
-    run_dir = runs_dir / job.name
-    command = [sys.executable, "-m", "wanderlust"]
-    if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()):
-        command += ["train", "--resume", str(run_dir)]
-    else:
-        if run_dir.exists():  # started but never checkpointed: start again
-            shutil.rmtree(run_dir)
-        command += [
-            "train", "--preset", job.preset, "--bonus", job.bonus, "--seed", str(job.seed),
-            "--frames", str(job.frames), "--run-dir", str(run_dir), "--set", "torch_threads=1",
-            "--set", "log.checkpoint_interval=20",
-        ]
-        if job.env_id.startswith("MiniGrid-"):  # the backend on which MultiRoom reports rooms
-            command += ["--backend", "gymnasium"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    log_dir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with open(log_dir / f"{job.name}.log", "a") as log:
-        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    minutes = (time.perf_counter() - start) / 60
-    if code != 0:
-        return f"{job.name}: FAILED (exit {code}, {minutes:.1f} min; see {log_dir / (job.name + '.log')})"
-    keep_result(run_dir / "metrics.csv", result)
-    return f"{job.name}: finished in {minutes:.1f} min"
-
-
-def keep_result(metrics: Path, result: Path) -> None:
-    with open(metrics, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    columns = [c for c in KEPT_COLUMNS if rows and c in rows[0]]
-    result.parent.mkdir(parents=True, exist_ok=True)
-    tmp = result.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([row[c] for c in columns])
-    os.replace(tmp, result)
+def flags_for(env_id: str, bonus: str) -> tuple[str, ...]:
+    flags = ("--bonus", bonus)
+    if env_id.startswith("MiniGrid-"):  # the backend on which MultiRoom reports rooms
+        flags += ("--backend", "gymnasium")
+    return flags
 
 
 def run(args: argparse.Namespace) -> int:
-    jobs = jobs_for(args)
-    deadline = time.time() + args.hours * 3600 if args.hours else math.inf
-    pending = [j for j in jobs if not (args.results_dir / f"{j.name}.csv").exists()]
-    print(f"{len(jobs)} runs in the grid, {len(jobs) - len(pending)} done, {len(pending)} to run", flush=True)
-
-    def guarded(job: Job) -> str:
-        if time.time() > deadline:
-            return f"{job.name}: not started (--hours reached)"
-        return run_job(job, args.runs_dir, args.results_dir, args.runs_dir / "logs")
-
-    with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        for message in pool.map(guarded, pending):
-            print(message, flush=True)
-    return 0
+    return run_grid(jobs_for(args), args.workers, args.hours, args.runs_dir, args.results_dir, KEPT_COLUMNS)
 
 
 # --------------------------------------------------------------------------- reporting
-def read_rows(path: Path) -> list[dict[str, float]]:
-    with open(path, newline="") as handle:
-        return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(handle)]
-
-
-def final_mean(rows: list[dict[str, float]], column: str, budget: float) -> float:
-    """The mean of a column over the rows of the last 10 % of the budget (NaN cells skipped)."""
-    tail = [r[column] for r in rows if r["frames"] >= 0.9 * budget and not math.isnan(r.get(column, math.nan))]
-    return statistics.fmean(tail) if tail else math.nan
-
-
-def final_return(rows: list[dict[str, float]], budget: float) -> float:
-    return final_mean(rows, "episode_return", budget)
-
-
-def frames_to_reach(rows: list[dict[str, float]], target: float, window: int = 10) -> float:
-    returns = [(r["frames"], r["episode_return"]) for r in rows if not math.isnan(r["episode_return"])]
-    for i in range(len(returns)):
-        recent = [value for _, value in returns[max(0, i - window + 1) : i + 1]]
-        if len(recent) == window and statistics.fmean(recent) >= target:
-            return returns[i][0]
-    return math.nan
-
-
-def run_mean(rows: list[dict[str, float]], column: str) -> float:
-    values = [r[column] for r in rows if column in r and not math.isnan(r[column])]
-    return statistics.fmean(values) if values else math.nan
-
-
-def last_value(rows: list[dict[str, float]], column: str) -> float:
-    values = [r[column] for r in rows if column in r and not math.isnan(r[column])]
-    return values[-1] if values else math.nan
-
-
-def millions(frames: float) -> str:
-    return "—" if math.isnan(frames) else f"{frames / 1e6:.2f} M"
-
-
 def report(args: argparse.Namespace) -> int:
     jobs = jobs_for(args)
     envs = suite_envs(args.suite)
@@ -226,7 +119,7 @@ def report(args: argparse.Namespace) -> int:
     for job in jobs:
         path = args.results_dir / f"{job.name}.csv"
         if path.exists():
-            cells.setdefault((job.env_id, job.bonus), []).append((job, read_rows(path)))
+            cells.setdefault((job.env_id, job.variant), []).append((job, read_rows(path)))
     lines = [
         f"Budget {millions(args.frames)} frames per run; seeds {args.seeds}; final return = mean episode return over "
         "the last 10 % of frames.",
@@ -236,7 +129,7 @@ def report(args: argparse.Namespace) -> int:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for (env_id, bonus), runs in cells.items():
-        finals = [final_return(rows, job.frames) for job, rows in runs]
+        finals = [final_mean(rows, "episode_return", job.frames) for job, rows in runs]
         reach = [frames_to_reach(rows, 0.9 * envs[env_id][1]) for _, rows in runs]
         rooms = [last_value(rows, "rooms") for _, rows in runs]
         episode_rooms = [final_mean(rows, "episode_rooms", job.frames) for job, rows in runs]
@@ -253,36 +146,8 @@ def report(args: argparse.Namespace) -> int:
     print(table)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / f"{args.suite}_table.md").write_text(table + "\n")
-    plot_curves(cells, args.results_dir)
+    plot_return_curves(cells, args.results_dir, "episode return (mean of last 10 rows)")
     return 0
-
-
-def plot_curves(cells: dict, out_dir: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    for env_id in sorted({env_id for env_id, _ in cells}):
-        figure, axis = plt.subplots(figsize=(7, 4.5))
-        for (cell_env, bonus), runs in sorted(cells.items()):
-            if cell_env != env_id:
-                continue
-            for index, (job, rows) in enumerate(runs):
-                points = [(r["frames"], r["episode_return"]) for r in rows if not math.isnan(r["episode_return"])]
-                smoothed = [statistics.fmean(v for _, v in points[max(0, i - 9) : i + 1]) for i in range(len(points))]
-                axis.plot(
-                    [f / 1e6 for f, _ in points], smoothed, label=bonus if index == 0 else None,
-                    color=f"C{sorted({b for e, b in cells if e == env_id}).index(bonus) % 10}", alpha=0.8,
-                    linestyle="-" if index == 0 else "--",
-                )
-        axis.set_xlabel("frames (M)")
-        axis.set_ylabel("episode return (mean of last 10 rows)")
-        axis.set_title(f"{env_id} (solid: first seed, dashed: others)")
-        axis.legend(fontsize=7, ncol=2)
-        figure.tight_layout()
-        figure.savefig(out_dir / f"{env_id.replace('/', '-')}.png", dpi=100)
-        plt.close(figure)
 
 
 def main(argv: list[str] | None = None) -> int:
