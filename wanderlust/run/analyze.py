@@ -44,11 +44,10 @@ def heatmap(run: LoadedRun, episodes: int = 20, layout_seed: int = 0, seed: int 
     bonus scores the state a step leads to (RND and counts score s_{t+1}, RIDE the change into it).
     """
     base = run.base_env
-    if not all(hasattr(base, name) for name in ("agent_pos", "width", "height", "grid")):
-        raise ValueError(f"heatmaps need a grid environment (MiniGrid); {run.config.env.id} has no map of cells")
+    if not (hasattr(base, "agent_pos") and (hasattr(base, "render_map") or hasattr(base, "grid"))):
+        raise ValueError(f"heatmaps need a grid environment (MiniGrid, grid worlds); {run.config.env.id} has no map of cells")
     run.env.reset(seed=layout_seed)
-    map_image = base.grid.render(TILE, (-1, -1))  # the whole map, no agent drawn
-    occupied = np.array([[base.grid.get(x, y) is not None for x in range(base.width)] for y in range(base.height)])
+    map_image, occupied = map_layout(base)
     visits = np.zeros((base.height, base.width), dtype=np.int64)
     bonus_sum = np.zeros((base.height, base.width))
     for episode in play_episodes(run, episodes, layout_seed=layout_seed, seed=seed):
@@ -57,6 +56,16 @@ def heatmap(run: LoadedRun, episodes: int = 20, layout_seed: int = 0, seed: int 
             bonus_sum[y, x] += bonus
     mean = np.divide(bonus_sum, visits, out=np.zeros_like(bonus_sum), where=visits > 0)
     return Heatmap(visits, mean, int(visits.sum()), episodes, layout_seed, map_image, occupied)
+
+
+def map_layout(base) -> tuple[np.ndarray, np.ndarray]:
+    """(the map without the agent, uint8 [H·TILE, W·TILE, 3]; bool [H, W], the cells holding
+    something) of a grid env: one with `render_map` and `wall_mask` (wanderlust's grid worlds), or
+    a MiniGrid env."""
+    if hasattr(base, "render_map"):
+        return base.render_map(TILE), base.wall_mask()
+    occupied = np.array([[base.grid.get(x, y) is not None for x in range(base.width)] for y in range(base.height)])
+    return base.grid.render(TILE, (-1, -1)), occupied
 
 
 def draw_heatmap(data: Heatmap, out: Path, title: str) -> Path:
