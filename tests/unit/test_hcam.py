@@ -260,3 +260,17 @@ def test_variance_scaling_initialisation():
 def test_config_rejects_heads_that_do_not_divide_features():
     with pytest.raises(ValueError):
         HCAMConfig(input_size=4, memory_size=4, feature_size=6, top_k=1, num_heads=4)
+
+
+def test_reading_few_or_many_chunks_gives_the_same_result():
+    """Few reads project only the selected chunks' tokens, many reads project every token first:
+    the two orders of the same linear maps must agree."""
+    torch.manual_seed(0)
+    module = HCAM(HCAMConfig(input_size=12, memory_size=10, feature_size=8, top_k=2, num_heads=2))
+    contents = torch.randn(3, 9, 4, 10)
+    keys = chunk_summaries(contents)
+    query = torch.randn(3, 1, 12)
+    few = module(query, keys, contents)  # 1 query × 2 chunks < 9 chunks: gather first
+    many = module(query.expand(3, 6, 12), keys, contents)  # 6 × 2 ≥ 9: project all first
+    assert torch.allclose(few[:, 0], many[:, 0], atol=1e-6)
+    assert torch.allclose(many[:, 0], many[:, 5], atol=1e-6)

@@ -185,13 +185,18 @@ class HCAM(nn.Module):
                 device=memory_contents.device, dtype=memory_contents.dtype,
             )
         heads, head_size = cfg.num_heads, self.head_size
-        # Project every stored token once, then gather the selected chunks for each query.
-        split_heads = (batch_size, num_chunks, chunk_length, heads, head_size)
-        token_keys = self.token_key(memory_contents).view(split_heads)
-        token_values = self.token_value(memory_contents).view(split_heads)
         batch_index = torch.arange(batch_size, device=queries.device).view(batch_size, 1, 1)
-        selected_keys = token_keys[batch_index, top_chunks]  # [B, Q, k, C, H, head_size]
-        selected_values = token_values[batch_index, top_chunks]
+        if num_queries * num_selected < num_chunks:
+            # Few reads (acting: one query per env): project only the tokens of the selected chunks.
+            selected = memory_contents[batch_index, top_chunks]  # [B, Q, k, C, D]
+            split_heads = (batch_size, num_queries, num_selected, chunk_length, heads, head_size)
+            selected_keys = self.token_key(selected).view(split_heads)  # [B, Q, k, C, H, head_size]
+            selected_values = self.token_value(selected).view(split_heads)
+        else:
+            # Many reads (training on a sequence): project every stored token once, then gather.
+            split_heads = (batch_size, num_chunks, chunk_length, heads, head_size)
+            selected_keys = self.token_key(memory_contents).view(split_heads)[batch_index, top_chunks]
+            selected_values = self.token_value(memory_contents).view(split_heads)[batch_index, top_chunks]
         token_queries = self.token_query(queries).view(batch_size, num_queries, heads, head_size)
         token_logits = torch.einsum("bqhd,bqkchd->bqkhc", token_queries, selected_keys) / math.sqrt(head_size)
         chunk_reads = torch.einsum("bqkhc,bqkchd->bqkhd", token_logits.softmax(dim=-1), selected_values)
