@@ -177,9 +177,12 @@ def test_value_bars_share_a_scale_and_the_bonus_has_its_own():
     from wanderlust.run.replay import Episode
 
     frame = np.zeros((120, 90, 3), dtype=np.uint8)
+    frame[0, 0] = 255
     episode = Episode(frames=[frame] * 2, intrinsic=[0.01], values_ext=[0.001, 0.001], values_int=[10.0, 10.0])
     _, second = overlay_episode(episode)
-    panel = second[:, frame.shape[1]:]
+    assert second.shape[0] == 240  # a small frame is doubled, pixel for pixel
+    assert (second[:2, :2] == 255).all() and (second[2:, :2] == 0).all()
+    panel = second[:, 2 * frame.shape[1]:]
     width = panel.shape[1] // 3
     heights = [int((panel[:, i * width:(i + 1) * width] == colour).all(-1).any(1).sum()) for i, colour in enumerate(BAR_COLOURS)]
     bonus, value_ext, value_int = heights

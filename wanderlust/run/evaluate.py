@@ -58,6 +58,8 @@ def evaluate(
 
 
 BAR_COLOURS = ((230, 120, 40), (60, 140, 230), (150, 90, 210))  # bonus, V_ext, V_int
+MIN_VIDEO_HEIGHT = 300
+"""Frames lower than this are scaled up by a whole factor (nearest pixel) in videos."""
 
 
 def overlay_episode(episode: Episode) -> Iterator[np.ndarray]:
@@ -69,6 +71,8 @@ def overlay_episode(episode: Episode) -> Iterator[np.ndarray]:
     scales = [_largest(bonus), value_scale, value_scale]
     for t, frame in enumerate(episode.frames):
         values = [values[t] for values in series]
+        scale = max(1, MIN_VIDEO_HEIGHT // frame.shape[0])  # small frames (Ballet's 99 px) grow, pixels kept sharp
+        frame = frame.repeat(scale, axis=0).repeat(scale, axis=1)
         yield np.concatenate([frame, bar_panel(frame.shape[0], values, scales)], axis=1)
 
 
