@@ -322,3 +322,13 @@ def test_cli_plays_the_runs_env_when_env_id_is_omitted(run_dir, headless, capsys
     post_keys(headless, "up", "escape")  # queued before the window opens, read by its first tick
     assert main(["play", "--run", str(run_dir), "--scale", "2"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_ballet_keys_send_the_compass_moves():
+    from wanderlust.envs.ballet import ACTION_NAMES
+    from wanderlust.run.play import BalletKeys
+
+    keys = BalletKeys()
+    moves = {key: ACTION_NAMES[keys.action_for_press(key)] for key in ("up", "right", "down", "left", "y", "u", "b", "n")}
+    assert moves == {"up": "N", "right": "E", "down": "S", "left": "W", "y": "NW", "u": "NE", "b": "SW", "n": "SE"}
+    assert keys.action_for_press("q") is None and not keys.realtime

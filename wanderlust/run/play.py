@@ -84,6 +84,26 @@ class MiniGridKeys:
         raise TypeError("MiniGrid is turn-based: it steps on key presses only")
 
 
+class BalletKeys:
+    """Arrows move N, E, S, W; the roguelike keys y, u, b, n move NW, NE, SW, SE. During the watch
+    phase the agent is frozen and any of them just passes a step."""
+
+    realtime = False
+    help = "arrows move  y/u/b/n diagonals (NW/NE/SW/SE)  r reset  q quit"
+    KEYS = {"up": "N", "right": "E", "down": "S", "left": "W", "y": "NW", "u": "NE", "b": "SW", "n": "SE"}
+
+    def __init__(self) -> None:
+        from wanderlust.envs.ballet import ACTION_NAMES
+
+        self.actions = {key: ACTION_NAMES.index(direction) for key, direction in self.KEYS.items()}
+
+    def action_for_press(self, key: str) -> int | None:
+        return self.actions.get(key)
+
+    def action_for_held(self, held: Sequence[str]) -> int:
+        raise TypeError("Ballet is turn-based: it steps on key presses only")
+
+
 class AtariKeys:
     """Arrows and space (FIRE), composed into the game's own actions while they are held.
 
@@ -147,7 +167,7 @@ def check_playable(env_id: str) -> str:
     if family == "procgen":
         raise ValueError(
             f"wanderlust play cannot show {env_id}: Procgen runs only on envpool, which does not "
-            "render here (MiniGrid and Atari can be played)"
+            "render here (MiniGrid, Atari and Ballet can be played)"
         )
     return family
 
@@ -240,6 +260,8 @@ def key_map_for(session: PlaySession) -> KeyMap:
         return MiniGridKeys()
     if session.family == "atari":
         return AtariKeys(session.base_env.get_action_meanings())
+    if session.family == "ballet":
+        return BalletKeys()
     raise ValueError(f"wanderlust play has no keys for the {session.family} family")
 
 
