@@ -48,6 +48,8 @@ def test_networks_follow_the_family():
     for network, family in (("ballet", "minigrid"), ("minigrid", "ballet"), ("A", "ballet"), ("ballet", "atari")):
         with pytest.raises(ValueError, match="does not fit"):
             resolve_network(network, family)
+    with pytest.raises(ValueError, match="no network for gridworld observations"):
+        resolve_network("auto", "gridworld")
 
 
 def test_bonuses_other_than_none_refuse_ballet():

@@ -31,6 +31,8 @@ pytestmark = pytest.mark.unit
 MINIGRID_IDS = list_envs()["minigrid"]
 ATARI_IDS = list_envs()["atari"]
 BALLET_IDS = list_envs()["ballet"]
+PINPAD_IDS = list_envs()["pinpad"]
+GRIDWORLD_IDS = list_envs()["gridworld"]
 HAS_ENVPOOL = envpool_installed()
 BACKENDS = ["gymnasium", "envpool"] if HAS_ENVPOOL else ["gymnasium"]
 needs_envpool = pytest.mark.skipif(not HAS_ENVPOOL, reason="envpool is not installed")
@@ -136,7 +138,9 @@ def assert_same_rollout(
 
 def test_list_envs_is_sorted_by_family_and_includes_ride_ids():
     envs = list_envs()
-    assert set(envs) == {"minigrid", "atari", "procgen", "ballet"}
+    assert set(envs) == set(registry.FAMILIES)
+    assert {"minigrid", "atari", "procgen", "ballet", "gridworld"} <= set(envs)
+    assert "pinpad" in envs
     for ids in envs.values():
         assert ids == sorted(ids)
     for env_id in [*RIDE_MULTIROOM, NOISY_TV, "MiniGrid-DoorKey-8x8-v0", "MiniGrid-FourRooms-v0"]:
@@ -300,6 +304,54 @@ def test_ballet_passes_env_checker_and_is_deterministic_under_a_seed(env_id):
 
     def run(seed: int) -> list[np.ndarray]:
         env = make(env_id, 2, seed=seed, cell_size=3)
+        obs, _ = env.reset()
+        trace = [obs]
+        for action in actions:
+            obs, reward, terminated, truncated, info = env.step(action)
+            trace += [obs, reward, terminated, truncated]
+            trace += [info[key] for key in sorted(info)]
+        env.close()
+        return trace
+
+    first, again, other = run(3), run(3), run(4)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+@pytest.mark.parametrize("env_id", GRIDWORLD_IDS)
+def test_gridworld_passes_env_checker_and_is_deterministic_under_a_seed(env_id):
+    """HIMA's grid worlds (gymnasium only); their rules are tested in test_gridworld.py."""
+    family = registry.family_of(env_id)
+    check_env(family.make_single(env_id, family.resolve_options({})).unwrapped)
+    assert env_spec(env_id).backends == ("gymnasium",)
+    actions = random_actions(env_id, steps=300, num_envs=2)
+
+    def run(seed: int) -> list[np.ndarray]:
+        env = make(env_id, 2, seed=seed, max_steps=40)
+        obs, info = env.reset()
+        trace = [obs, info["room"]]
+        for action in actions:
+            obs, reward, terminated, truncated, info = env.step(action)
+            trace += [obs, reward, terminated, truncated]
+            trace += [info[key] for key in sorted(info)]
+        env.close()
+        return trace
+
+    first, again, other = run(3), run(3), run(4)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+@pytest.mark.parametrize("env_id", PINPAD_IDS)
+def test_pinpad_passes_env_checker_and_is_deterministic_under_a_seed(env_id):
+    """Visual PinPad (gymnasium only); its rules are tested in test_pinpad.py."""
+    family = registry.family_of(env_id)
+    check_env(family.make_single(env_id, family.resolve_options({})).unwrapped)
+    assert env_spec(env_id).backends == ("gymnasium",)
+    actions = random_actions(env_id, steps=300, num_envs=2)
+
+    def run(seed: int) -> list[np.ndarray]:
+        env = make(env_id, 2, seed=seed, max_steps=120)
         obs, _ = env.reset()
         trace = [obs]
         for action in actions:

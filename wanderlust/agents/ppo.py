@@ -72,11 +72,14 @@ class PPOConfig:
 
 _OWN_NETWORK = {"minigrid": "minigrid", "ballet": "ballet"}
 """Families with an encoder of their own; pixel families (Atari, Procgen) take the seed's A-D."""
+_PIXEL_FAMILIES = ("atari", "procgen")
 
 
 def resolve_network(network: str, family: str) -> str:
     """The policy network for a family: `network` itself, or the family's default for "auto".
     Refuses one that cannot read the family's observations (one-line ValueError)."""
+    if family not in _OWN_NETWORK and family not in _PIXEL_FAMILIES:
+        raise ValueError(f"PPO has no network for {family} observations yet")
     own = _OWN_NETWORK.get(family)
     if network == "auto":
         return own or "A"

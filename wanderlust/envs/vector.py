@@ -260,7 +260,8 @@ class EpisodeStatistics(VectorWrapper):
 class VecEnv(VectorWrapper):
     """What ``wanderlust.envs.make`` returns: a gymnasium vector env that says what it runs.
 
-    Attributes ``env_id``, ``family`` ("minigrid", "atari", "procgen" or "ballet") and ``backend`` ("gymnasium" or
+    Attributes ``env_id``, ``family`` ("minigrid", "atari", "procgen", "ballet", "gridworld" or
+    "pinpad") and ``backend`` ("gymnasium" or
     "envpool", the one actually chosen) let logs and checkpoints record the exact environment.
     """
 
