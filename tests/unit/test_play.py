@@ -16,7 +16,7 @@ from wanderlust.run.cli import main
 from wanderlust.run.play import (
     AtariKeys,
     DisplayError,
-    MiniGridKeys,
+    minigrid_keys,
     PlaySession,
     check_display,
     key_map_for,
@@ -73,7 +73,7 @@ def one_error_line(capsys) -> str:
 
 
 def test_minigrid_keys_send_minigrids_actions():
-    keys = MiniGridKeys()
+    keys = minigrid_keys()
     expected = {
         "left": Actions.left, "right": Actions.right, "up": Actions.forward, "space": Actions.toggle,
         "p": Actions.pickup, "d": Actions.drop, "return": Actions.done,
@@ -131,7 +131,7 @@ def test_session_moves_the_agent_as_minigrid_does(seed):
     session = PlaySession.for_env(env_id, seed=seed)
     reference = gym.make(env_id)
     reference.reset(seed=seed)
-    keys = MiniGridKeys()
+    keys = minigrid_keys()
     plan = ["right", "up", "up", "left", "up", "space", "right", "up", "up", "left", "left", "up"]
     positions = {tuple(session.base_env.agent_pos)}
     try:
@@ -167,7 +167,7 @@ def test_session_sums_the_episode_return():
 
 def test_session_counts_an_episode_and_refuses_steps_after_its_end():
     session = PlaySession.for_env(ENV, seed=0)
-    keys = MiniGridKeys()
+    keys = minigrid_keys()
     try:
         reports = [session.step(keys.action_for_press(key)) for key in TO_THE_GOAL]
         assert [r.step for r in reports] == [1, 2, 3, 4, 5]
@@ -183,7 +183,7 @@ def test_session_counts_an_episode_and_refuses_steps_after_its_end():
 
 
 def test_session_bonus_is_what_step_scorer_gives_on_the_same_steps(run_dir):
-    keys = MiniGridKeys()
+    keys = minigrid_keys()
     episodes = [TO_THE_GOAL, ["left", "up", "right", "right", "up", "up", "p", "d", "space", "up"]]
     session = PlaySession.for_run(load_run(run_dir, "cpu", seed=7))
     played: list[float] = []
@@ -222,7 +222,7 @@ def test_window_steps_on_posted_keys_and_quits_on_escape(headless):
     try:
         # right: face down; up: forward to (1, 2); x: ignored; escape: quit; the last up never runs
         post_keys(headless, "right", "up", "x", "escape", "up")
-        ticks = run_window(session, MiniGridKeys(), max_ticks=50)
+        ticks = run_window(session, minigrid_keys(), max_ticks=50)
         assert ticks == 1
         assert session.step_count == 2
         assert tuple(session.base_env.agent_pos) == (1, 2) and session.base_env.agent_dir == 1
@@ -234,11 +234,11 @@ def test_window_resets_on_r_and_after_an_episode_on_any_key(headless, run_dir):
     session = PlaySession.for_run(load_run(run_dir, "cpu", seed=0))
     try:
         post_keys(headless, "up", "r", *TO_THE_GOAL)
-        assert run_window(session, MiniGridKeys(), max_ticks=3) == 3
+        assert run_window(session, minigrid_keys(), max_ticks=3) == 3
         assert session.episodes == 2 and session.done and session.last.intrinsic is not None
         headless.display.init()  # the window closed the display on its way out
         post_keys(headless, "left", "right", "q")  # left starts episode 3 without stepping
-        run_window(session, MiniGridKeys(), scale=2, max_ticks=5)
+        run_window(session, minigrid_keys(), scale=2, max_ticks=5)
         assert session.episodes == 3 and session.step_count == 1
         assert session.base_env.agent_dir == 1
     finally:
@@ -267,7 +267,7 @@ def test_a_failing_window_is_one_line(monkeypatch, headless):
     session = PlaySession.for_env(ENV, seed=0)
     try:
         with pytest.raises(DisplayError, match="could not open a window: no video device"):
-            run_window(session, MiniGridKeys(), max_ticks=1)
+            run_window(session, minigrid_keys(), max_ticks=1)
     finally:
         session.close()
 
@@ -324,11 +324,21 @@ def test_cli_plays_the_runs_env_when_env_id_is_omitted(run_dir, headless, capsys
     assert capsys.readouterr().err == ""
 
 
-def test_ballet_keys_send_the_compass_moves():
-    from wanderlust.envs.ballet import ACTION_NAMES
-    from wanderlust.run.play import BalletKeys
+def test_turn_based_families_map_their_keys_to_their_own_actions():
+    from wanderlust.envs import ballet, gridworld, pinpad
+    from wanderlust.run.play import ballet_keys, gridworld_keys, pinpad_keys
 
-    keys = BalletKeys()
-    moves = {key: ACTION_NAMES[keys.action_for_press(key)] for key in ("up", "right", "down", "left", "y", "u", "b", "n")}
-    assert moves == {"up": "N", "right": "E", "down": "S", "left": "W", "y": "NW", "u": "NE", "b": "SW", "n": "SE"}
-    assert keys.action_for_press("q") is None and not keys.realtime
+    def moves(keys, names):
+        return {key: names[keys.action_for_press(key)] for key in keys.actions}
+
+    assert moves(ballet_keys(), ballet.ACTION_NAMES) == {
+        "up": "N", "right": "E", "down": "S", "left": "W", "y": "NW", "u": "NE", "b": "SW", "n": "SE",
+    }
+    assert moves(gridworld_keys(), gridworld.ACTION_NAMES) == {
+        "right": "right", "down": "down", "left": "left", "up": "up", "space": "stay",
+    }
+    assert moves(pinpad_keys(), pinpad.ACTION_NAMES) == {
+        "right": "right", "down": "down", "left": "left", "up": "up", "space": "noop",
+    }
+    for keys in (ballet_keys(), gridworld_keys(), pinpad_keys()):
+        assert keys.action_for_press("q") is None and not keys.realtime and "q quit" in keys.help

@@ -59,49 +59,60 @@ class KeyMap(Protocol):
     def action_for_held(self, held: Sequence[str]) -> int: ...
 
 
-class MiniGridKeys:
-    """Arrows turn and move forward; space toggles, p picks up, d drops, enter is `done`."""
+class TurnKeys:
+    """A turn-based game: each key press sends one action (holding a key repeats it)."""
 
     realtime = False
-    help = "left/right turn  up forward  space toggle  p pickup  d drop  enter done  r reset  q quit"
 
-    def __init__(self) -> None:
-        self.actions: dict[str, int] = {
-            "left": int(Actions.left),
-            "right": int(Actions.right),
-            "up": int(Actions.forward),
-            "space": int(Actions.toggle),
-            "p": int(Actions.pickup),
-            "d": int(Actions.drop),
-            "return": int(Actions.done),
-            "enter": int(Actions.done),  # the keypad's enter
-        }
+    def __init__(self, actions: Mapping[str, int], help: str) -> None:
+        self.actions = dict(actions)
+        self.help = f"{help}  r reset  q quit"
 
     def action_for_press(self, key: str) -> int | None:
         return self.actions.get(key)
 
     def action_for_held(self, held: Sequence[str]) -> int:
-        raise TypeError("MiniGrid is turn-based: it steps on key presses only")
+        raise TypeError("a turn-based game steps on key presses only")
 
 
-class BalletKeys:
+def _named(action_names: Sequence[str], keys: Mapping[str, str]) -> dict[str, int]:
+    """Key → action index, for actions given by their names in the env's `ACTION_NAMES`."""
+    return {key: action_names.index(name) for key, name in keys.items()}
+
+
+def minigrid_keys() -> TurnKeys:
+    """Arrows turn and move forward; space toggles, p picks up, d drops, enter is `done`."""
+    actions = {
+        "left": int(Actions.left), "right": int(Actions.right), "up": int(Actions.forward),
+        "space": int(Actions.toggle), "p": int(Actions.pickup), "d": int(Actions.drop),
+        "return": int(Actions.done), "enter": int(Actions.done),  # the keypad's enter too
+    }
+    return TurnKeys(actions, "left/right turn  up forward  space toggle  p pickup  d drop  enter done")
+
+
+def ballet_keys() -> TurnKeys:
     """Arrows move N, E, S, W; the roguelike keys y, u, b, n move NW, NE, SW, SE. During the watch
     phase the agent is frozen and any of them just passes a step."""
+    from wanderlust.envs.ballet import ACTION_NAMES
 
-    realtime = False
-    help = "arrows move  y/u/b/n diagonals (NW/NE/SW/SE)  r reset  q quit"
-    KEYS = {"up": "N", "right": "E", "down": "S", "left": "W", "y": "NW", "u": "NE", "b": "SW", "n": "SE"}
+    keys = {"up": "N", "right": "E", "down": "S", "left": "W", "y": "NW", "u": "NE", "b": "SW", "n": "SE"}
+    return TurnKeys(_named(ACTION_NAMES, keys), "arrows move  y/u/b/n diagonals (NW/NE/SW/SE)")
 
-    def __init__(self) -> None:
-        from wanderlust.envs.ballet import ACTION_NAMES
 
-        self.actions = {key: ACTION_NAMES.index(direction) for key, direction in self.KEYS.items()}
+def gridworld_keys() -> TurnKeys:
+    """Arrows move; space stays put (which costs twice a move)."""
+    from wanderlust.envs.gridworld import ACTION_NAMES
 
-    def action_for_press(self, key: str) -> int | None:
-        return self.actions.get(key)
+    keys = {"right": "right", "down": "down", "left": "left", "up": "up", "space": "stay"}
+    return TurnKeys(_named(ACTION_NAMES, keys), "arrows move  space stay")
 
-    def action_for_held(self, held: Sequence[str]) -> int:
-        raise TypeError("Ballet is turn-based: it steps on key presses only")
+
+def pinpad_keys() -> TurnKeys:
+    """Arrows move; space does nothing for a step (the original's no-op)."""
+    from wanderlust.envs.pinpad import ACTION_NAMES
+
+    keys = {"right": "right", "down": "down", "left": "left", "up": "up", "space": "noop"}
+    return TurnKeys(_named(ACTION_NAMES, keys), "arrows move  space wait")
 
 
 class AtariKeys:
@@ -167,7 +178,7 @@ def check_playable(env_id: str) -> str:
     if family == "procgen":
         raise ValueError(
             f"wanderlust play cannot show {env_id}: Procgen runs only on envpool, which does not "
-            "render here (MiniGrid, Atari and Ballet can be played)"
+            "render here (MiniGrid, Atari, Ballet, the grid worlds and PinPad can be played)"
         )
     return family
 
@@ -255,13 +266,14 @@ class PlaySession:
         self.env.close()
 
 
+TURN_KEYS = {"minigrid": minigrid_keys, "ballet": ballet_keys, "gridworld": gridworld_keys, "pinpad": pinpad_keys}
+
+
 def key_map_for(session: PlaySession) -> KeyMap:
-    if session.family == "minigrid":
-        return MiniGridKeys()
     if session.family == "atari":
         return AtariKeys(session.base_env.get_action_meanings())
-    if session.family == "ballet":
-        return BalletKeys()
+    if session.family in TURN_KEYS:
+        return TURN_KEYS[session.family]()
     raise ValueError(f"wanderlust play has no keys for the {session.family} family")
 
 
