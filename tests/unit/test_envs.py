@@ -787,3 +787,21 @@ def test_multiroom_reports_the_agents_room_on_gymnasium_and_nothing_on_envpool()
     if "MiniGrid-MultiRoom-N6-v0" in envpool_task_ids():
         _, info = make("MiniGrid-MultiRoom-N7-S4-v0", 2, seed=3, backend="envpool").reset()
         assert "room" not in info
+
+
+def test_make_passes_through_the_info_keys_a_family_names():
+    env = make("wanderlust/PinPad-three-v0", 2, seed=0)
+    _, info = env.reset()
+    assert {"pad", "event", "sequence_progress"} <= set(info)
+    rng = np.random.default_rng(0)
+    events = 0
+    for _ in range(300):
+        info = env.step(rng.integers(0, 5, 2))[4]
+        assert info["event"].shape == (2,) and info["pad"].shape == (2,)
+        events += int(info["event"].sum())
+    assert events > 0
+    env.close()
+    minigrid = make("MiniGrid-Empty-5x5-v0", 1, seed=0)
+    minigrid.reset()
+    info = minigrid.step(np.zeros(1, dtype=np.int64))[4]
+    assert set(info) == {"episode_done", "episode_return", "episode_length"}  # nothing else leaks

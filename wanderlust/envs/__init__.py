@@ -85,7 +85,7 @@ def make(
         env_fn = functools.partial(family.make_single, env_id, resolved, render_mode)
         base = GymnasiumBackend([env_fn] * num_envs, seed)
 
-    env: Any = EpisodeStatistics(base, family.room_reader(env_id))
+    env: Any = EpisodeStatistics(base, family.room_reader(env_id), getattr(family, "INFO_KEYS", ()))
     clip = family.training_reward(resolved)
     if clip is not None:
         env = TransformReward(env, clip)

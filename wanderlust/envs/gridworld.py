@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 NAME = "gridworld"
+INFO_KEYS = ("goals_reached", "phase", "stage", "scenario_steps", "scenario_done")
+"""The scenario's info keys, which `wanderlust.envs.make` passes through."""
 ENVPOOL_OBSERVATION_KEY = None
 DEFAULT_OPTIONS: dict[str, Any] = {
     "max_steps": None,

@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 NAME = "pinpad"
+INFO_KEYS = ("pad", "event", "sequence_progress")
+"""The env's own info keys that `wanderlust.envs.make` passes through (THICK lines context
+changes up with pad events)."""
 ENVPOOL_OBSERVATION_KEY = None
 DEFAULT_MAX_STEPS = 2000
 """Director's episode length for PinPad (its ``load_single_env``: ``length or 2000``)."""

@@ -41,6 +41,8 @@ class Family(Protocol):
 
     NAME: str
     ENVPOOL_OBSERVATION_KEY: str | None
+    # Optional: INFO_KEYS, a tuple of the env's own info keys that `make` passes through (its
+    # episode bookkeeping replaces the rest).
 
     def registered_ids(self) -> tuple[str, ...]: ...
 

@@ -191,15 +191,20 @@ class EpisodeStatistics(VectorWrapper):
     - ``episode_length`` int64: its length in agent steps; 0 elsewhere.
     - with a ``room_reader``: ``room`` int64 (the room after this step) and ``episode_rooms``
       int64 (distinct rooms visited in the episode that ended; 0 elsewhere).
+    - each of ``passthrough`` (keys of the env's own info that its family names, such as PinPad's
+      pad events) that the backend reports on this step, as the backend batched it.
 
     The step after a done is the backend's auto-reset: it belongs to neither episode, so it adds
     nothing to either's return or length; the room it shows is the new episode's first room.
     """
 
-    def __init__(self, env: VectorEnv, room_reader: RoomReader | None = None) -> None:
+    def __init__(
+        self, env: VectorEnv, room_reader: RoomReader | None = None, passthrough: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(env)
         n = env.num_envs
         self._room_reader = room_reader
+        self._passthrough = passthrough
         self._return = np.zeros(n, dtype=np.float64)
         self._length = np.zeros(n, dtype=np.int64)
         self._autoresetting = np.zeros(n, dtype=bool)
@@ -226,6 +231,7 @@ class EpisodeStatistics(VectorWrapper):
             self._visited[np.arange(n), room] = True
             info["room"] = room
             info["episode_rooms"] = np.zeros(n, dtype=np.int64)
+        info.update({key: backend_info[key] for key in self._passthrough if key in backend_info})
         return obs, info
 
     def step(
@@ -247,6 +253,7 @@ class EpisodeStatistics(VectorWrapper):
             self._visited[np.arange(self.num_envs), room] = True
             info["room"] = room
             info["episode_rooms"] = np.where(done, self._visited.sum(axis=1), 0)
+        info.update({key: backend_info[key] for key in self._passthrough if key in backend_info})
         self._return[done] = 0.0
         self._length[done] = 0
         self._autoresetting = done
