@@ -33,9 +33,12 @@ from wanderlust.agents.dreamer.nets import (
     make_norm,
     vector_loss,
 )
+from wanderlust.agents.dreamer.rssm import RSSM, RSSMConfig, RSSMState
+from wanderlust.agents.dreamer.world_model import WorldModel, WorldModelConfig, WorldModelLossScales
 
 __all__ = [
     "MLP",
+    "RSSM",
     "SIZES",
     "ChannelNorm",
     "ConvConfig",
@@ -46,9 +49,14 @@ __all__ = [
     "KLConfig",
     "OneHotCategorical",
     "PercentileReturnNorm",
+    "RSSMConfig",
+    "RSSMState",
     "ReturnNormConfig",
     "TwoHot",
     "TwoHotConfig",
+    "WorldModel",
+    "WorldModelConfig",
+    "WorldModelLossScales",
     "categorical_kl",
     "count_parameters",
     "image_loss",

@@ -1,0 +1,373 @@
+"""HIMA's basal ganglia: action selection and TD learning over sparse stimuli and responses.
+
+Written from SYSTEMS.md section 4 and the HIMA paper (doi:10.1186/s40708-022-00156-6), checked
+against the rules of the seed's `basal_ganglia.py` (cog-isa/htm-rl, `htm_rl/agents/htm/`).
+
+Stimuli and responses are sets of bits. A stimulus is the sparse cortical state (e.g. the visual
+block's active cells, `stimulus_size` bits); a response is a group of response bits (an elementary
+action = 3 of the motor block's 12 columns; an option = its cells). The striatum holds two weight
+matrices, D1 and D2, of shape [stimulus_size, response_size].
+
+Pathway, one `choose(stimulus, responses)` call:
+- Striatum: per response bit j, d1_j and d2_j = the mean over the active stimulus bits of D1[:, j]
+  and D2[:, j]; the bit's value is d1_j − d2_j. A response's value summarises its bits' values
+  (the seed takes the median; `response_statistic`).
+- STN: the running average firing of the stimulus bits (counts / steps, averaged over bits), a
+  scalar excitation shared by GPe and GPi.
+- GPe = STN − d2 (the indirect pathway); GPi = STN − d1 − GPe, then min-max normalised over the
+  response bits into inhibition probabilities. (The STN terms cancel, so GPi ∝ d2 − d1: bits with
+  a high value are the least inhibited.)
+- Each response bit is inhibited with its probability; the thalamus scores each candidate response
+  by its number of disinhibited bits, adds boost × the largest score when a boost is given (option
+  feedback), and samples from softmax(softmax_beta × score), mixed with ε-uniform noise.
+
+Learning, `update(stimulus, response, reward, next_stimulus, next_responses, k)` after a response
+that ran k steps and collected `reward`: per bit j of the response,
+    δ_j = reward / |response| + γ^k · V(next) − value_j(stimulus),
+where V(next) is the next state's best response value (off-policy, Q-learning) or the value of the
+response actually taken next (on-policy, SARSA), and 0 at the end of an episode; then on the rows
+of the active stimulus bits, D1[:, j] += α δ_j and D2[:, j] −= β δ_j, so a bit's value moves by
+(α + β) δ_j.
+
+`DualBasalGanglia` keeps an extrinsic and an intrinsic striatum that share the STN, GPe, GPi and
+thalamus: the pathway reads d = p_ext · d_ext + p_int · d_int. After each update, p_ext ← p_ext ×
+0.9 when the extrinsic TD error (summed over the response bits) is below −0.01, else
+min(p_ext × 1.2, 1), and p_int = 1 − p_ext: disappointment hands control to the intrinsic
+(exploration) striatum, success takes it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+_MINMAX_EPS = 1e-12  # keeps the min-max normalisation finite when all bits are equal (the seed's 1e-12)
+_STATISTICS = ("median", "mean")
+
+
+@dataclass
+class BasalGangliaConfig:
+    stimulus_size: int
+    """Number of stimulus bits (HIMA: the visual block's cells feeding the striatum)."""
+    response_size: int
+    """Number of response bits (HIMA level 1: 4 actions × 3 bits = 12 motor columns, SYSTEMS.md §4)."""
+    alpha: float = 0.1
+    """D1 learning rate: D1 += α·δ (SYSTEMS.md §4: 0.1 for the extrinsic striatum)."""
+    beta: float = 0.1
+    """D2 learning rate: D2 −= β·δ (SYSTEMS.md §4: 0.1 for the extrinsic striatum)."""
+    discount: float = 0.997
+    """γ; a response that ran k steps bootstraps with γ^k (the seed's DualBasalGanglia default)."""
+    off_policy: bool = True
+    """True: bootstrap from the best next response (Q-learning); False: from the response taken
+    next (SARSA). SYSTEMS.md §4: "max or median"; the seed's DualBasalGanglia default is True."""
+    response_statistic: str = "median"
+    """How a response's value summarises its bits' values: "median" (the seed's Striatum, for the
+    bootstrap and the reported values) or "mean"."""
+    softmax_beta: float = 1.0
+    """Inverse temperature of the thalamus softmax over disinhibited-bit counts (seed default 1)."""
+    epsilon: float = 0.0
+    """Mixes uniform noise into the thalamus probabilities: ε/n + (1 − ε)·softmax (seed default 0)."""
+    seed: int = 0
+    """Seeds the GPi inhibition draws and the thalamus sampling."""
+
+    def __post_init__(self) -> None:
+        for name in ("stimulus_size", "response_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not 0.0 <= self.discount <= 1.0:
+            raise ValueError(f"discount must be in [0, 1], got {self.discount}")
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {self.epsilon}")
+        if self.response_statistic not in _STATISTICS:
+            raise ValueError(f"response_statistic must be one of {_STATISTICS}, got {self.response_statistic!r}")
+
+
+@dataclass
+class DualBasalGangliaConfig(BasalGangliaConfig):
+    """BasalGangliaConfig's fields (alpha, beta, discount, off_policy: the extrinsic striatum), plus
+    the intrinsic striatum's and the priorities'."""
+
+    alpha_intrinsic: float = 0.01
+    """D1 learning rate of the intrinsic striatum (SYSTEMS.md §4: 0.01)."""
+    beta_intrinsic: float = 0.01
+    """D2 learning rate of the intrinsic striatum (SYSTEMS.md §4: 0.01)."""
+    discount_intrinsic: float = 0.997
+    """γ of the intrinsic striatum (the seed's DualBasalGanglia default)."""
+    off_policy_intrinsic: bool = True
+    """As off_policy, for the intrinsic striatum (seed default True)."""
+    td_error_threshold: float = 0.01
+    """The extrinsic priority falls when the summed extrinsic TD error is below −threshold
+    (SYSTEMS.md §4: δ < −0.01; seed default 0.01)."""
+    priority_decrease: float = 0.9
+    """Factor applied to the extrinsic priority on a disappointment (SYSTEMS.md §4, seed: 0.9)."""
+    priority_increase: float = 1.2
+    """Factor applied otherwise, capped at 1 (SYSTEMS.md §4, seed: 1.2)."""
+
+
+def _as_bits(bits: np.ndarray | Sequence[int] | None, size: int, name: str) -> np.ndarray:
+    if bits is None:
+        return np.empty(0, dtype=np.int64)
+    bits = np.unique(np.asarray(bits, dtype=np.int64))
+    if bits.size and (bits[0] < 0 or bits[-1] >= size):
+        raise ValueError(f"{name} bits must lie in [0, {size}), got {bits[0]}..{bits[-1]}")
+    return bits
+
+
+def _summarise(values: np.ndarray, statistic: str) -> float:
+    return float(np.median(values) if statistic == "median" else np.mean(values))
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    shifted = np.exp(x - x.max())
+    return shifted / shifted.sum()
+
+
+class Striatum:
+    """D1 and D2 weights [stimulus_size, response_size] and their TD learning (module docstring)."""
+
+    def __init__(self, stimulus_size: int, response_size: int, alpha: float, beta: float, discount: float,
+                 off_policy: bool, response_statistic: str):
+        self.d1 = np.zeros((stimulus_size, response_size))
+        self.d2 = np.zeros((stimulus_size, response_size))
+        self.alpha = alpha
+        self.beta = beta
+        self.discount = discount
+        self.off_policy = off_policy
+        self.response_statistic = response_statistic
+
+    def activity(self, stimulus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """d1, d2 per response bit: the mean over the active stimulus bits (zeros without any)."""
+        if stimulus.size == 0:
+            zeros = np.zeros(self.d1.shape[1])
+            return zeros, zeros.copy()
+        return self.d1[stimulus].mean(axis=0), self.d2[stimulus].mean(axis=0)
+
+    def bit_values(self, stimulus: np.ndarray) -> np.ndarray:
+        """d1 − d2 per response bit."""
+        d1, d2 = self.activity(stimulus)
+        return d1 - d2
+
+    def response_values(self, stimulus: np.ndarray, responses: Sequence[np.ndarray]) -> np.ndarray:
+        """Each response's value: its bits' values, summarised by `response_statistic`."""
+        values = self.bit_values(stimulus)
+        return np.array([_summarise(values[r], self.response_statistic) if r.size else 0.0 for r in responses])
+
+    def learn(self, stimulus: np.ndarray, response: np.ndarray, reward: float, next_stimulus: np.ndarray,
+              next_responses: Sequence[np.ndarray], k: int, next_response: int | None) -> np.ndarray:
+        """One TD update; returns δ per bit of `response` (empty when there is nothing to learn)."""
+        if stimulus.size == 0 or response.size == 0:
+            return np.empty(0)
+        previous = self.bit_values(stimulus)[response]
+        next_value = 0.0
+        if next_stimulus.size and len(next_responses):
+            values = self.response_values(next_stimulus, next_responses)
+            if self.off_policy:
+                next_value = float(values.max())
+            else:
+                if next_response is None:
+                    raise ValueError("an on-policy striatum needs next_response, the index of the response taken next")
+                next_value = float(values[next_response])
+        delta = reward / response.size + self.discount**k * next_value - previous
+        rows = stimulus[:, None]
+        self.d1[rows, response] += self.alpha * delta
+        self.d2[rows, response] -= self.beta * delta
+        return delta
+
+
+class _Pathway:
+    """STN, GPe, GPi and thalamus, shared by BasalGanglia and DualBasalGanglia."""
+
+    def __init__(self, config: BasalGangliaConfig):
+        self.config = config
+        self.rng = np.random.default_rng(config.seed)
+        self.stimulus_counts = np.zeros(config.stimulus_size)
+        self.steps = 0
+        self.inhibition_probabilities = np.zeros(config.response_size)
+        """GPi's inhibition probability per response bit, from the last `choose`."""
+        self.response_activity = np.empty(0)
+        """The thalamus score (disinhibited bits, plus boost) of each candidate, from the last `choose`."""
+        self.probabilities = np.empty(0)
+        """The probability of each candidate at the last `choose`."""
+
+    def stn(self, stimulus: np.ndarray, learn: bool) -> float:
+        """The stimulus bits' running average firing rate, averaged over the bits."""
+        if learn:
+            self.stimulus_counts[stimulus] += 1
+            self.steps += 1
+        return float(self.stimulus_counts.mean() / self.steps) if self.steps else 0.0
+
+    def select(self, stimulus: np.ndarray, d1: np.ndarray, d2: np.ndarray, responses: Sequence[np.ndarray],
+               boost: np.ndarray | None, learn: bool) -> int:
+        if not len(responses):
+            raise ValueError("choose needs at least one candidate response")
+        stn = self.stn(stimulus, learn)
+        gpe = stn - d2
+        gpi = stn - d1 - gpe
+        low, high = gpi.min(), gpi.max()
+        self.inhibition_probabilities = (gpi - low) / (high - low + _MINMAX_EPS)
+        disinhibited = self.rng.random(self.config.response_size) >= self.inhibition_probabilities
+        activity = np.array([disinhibited[r].sum() for r in responses], dtype=np.float64)
+        if boost is not None:
+            activity = activity + np.asarray(boost, dtype=np.float64) * activity.max()
+        self.response_activity = activity
+        epsilon = self.config.epsilon
+        self.probabilities = epsilon / activity.size + (1.0 - epsilon) * _softmax(self.config.softmax_beta * activity)
+        return int(self.rng.choice(activity.size, p=self.probabilities))
+
+    def reset(self) -> None:
+        self.inhibition_probabilities = np.zeros(self.config.response_size)
+        self.response_activity = np.empty(0)
+        self.probabilities = np.empty(0)
+
+
+class BasalGanglia:
+    """Striatum + STN/GPe/GPi + thalamus (module docstring). Stimuli and responses are index arrays."""
+
+    def __init__(self, config: BasalGangliaConfig):
+        self.config = config
+        self.striatum = Striatum(config.stimulus_size, config.response_size, config.alpha, config.beta,
+                                 config.discount, config.off_policy, config.response_statistic)
+        self._pathway = _Pathway(config)
+        self.td_error = np.empty(0)
+        """δ per response bit of the last update."""
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self._pathway.rng
+
+    @property
+    def inhibition_probabilities(self) -> np.ndarray:
+        """GPi's min-max normalised inhibition probability per response bit, from the last choose."""
+        return self._pathway.inhibition_probabilities
+
+    @property
+    def response_activity(self) -> np.ndarray:
+        return self._pathway.response_activity
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return self._pathway.probabilities
+
+    def _responses(self, responses: Sequence) -> list[np.ndarray]:
+        return [_as_bits(r, self.config.response_size, "response") for r in responses]
+
+    def response_values(self, stimulus, responses: Sequence) -> np.ndarray:
+        """The striatum's value of each response for this stimulus."""
+        stimulus = _as_bits(stimulus, self.config.stimulus_size, "stimulus")
+        return self.striatum.response_values(stimulus, self._responses(responses))
+
+    def choose(self, stimulus, responses: Sequence, boost: np.ndarray | None = None, learn: bool = True) -> int:
+        """The index of the response selected among `responses` (lists of response bits).
+        `boost`: per-response feedback (e.g. from the running option), scaled by the best score.
+        `learn`: whether this stimulus counts in the STN's running average."""
+        stimulus = _as_bits(stimulus, self.config.stimulus_size, "stimulus")
+        d1, d2 = self.striatum.activity(stimulus)
+        return self._pathway.select(stimulus, d1, d2, self._responses(responses), boost, learn)
+
+    def update(self, stimulus, response, reward: float, next_stimulus=None, next_responses: Sequence = (),
+               k: int = 1, next_response: int | None = None) -> np.ndarray:
+        """TD update for `response` taken at `stimulus`, which ran `k` steps and collected `reward`.
+        `next_stimulus`/`next_responses`: the state and candidates where the next choice is made
+        (None / empty at the end of an episode); `next_response`: the index chosen there (needed
+        on-policy). Returns δ per response bit."""
+        size = self.config.stimulus_size
+        self.td_error = self.striatum.learn(
+            _as_bits(stimulus, size, "stimulus"),
+            _as_bits(response, self.config.response_size, "response"),
+            float(reward),
+            _as_bits(next_stimulus, size, "next_stimulus"),
+            self._responses(next_responses),
+            int(k),
+            next_response,
+        )
+        return self.td_error
+
+    def reset(self) -> None:
+        """End of an episode: forget the last choice's diagnostics (weights and the STN stay)."""
+        self._pathway.reset()
+        self.td_error = np.empty(0)
+
+
+class DualBasalGanglia:
+    """An extrinsic and an intrinsic striatum with adaptive priorities (module docstring)."""
+
+    def __init__(self, config: DualBasalGangliaConfig):
+        self.config = config
+        self.extrinsic = Striatum(config.stimulus_size, config.response_size, config.alpha, config.beta,
+                                  config.discount, config.off_policy, config.response_statistic)
+        self.intrinsic = Striatum(config.stimulus_size, config.response_size, config.alpha_intrinsic,
+                                  config.beta_intrinsic, config.discount_intrinsic, config.off_policy_intrinsic,
+                                  config.response_statistic)
+        self._pathway = _Pathway(config)
+        self.priority_extrinsic = 1.0
+        """Weight of the extrinsic striatum (the seed starts at 1: extrinsic control)."""
+        self.td_error = np.empty(0)
+        """The extrinsic δ per response bit of the last update."""
+        self.td_error_intrinsic = np.empty(0)
+
+    @property
+    def priority_intrinsic(self) -> float:
+        return 1.0 - self.priority_extrinsic
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self._pathway.rng
+
+    @property
+    def inhibition_probabilities(self) -> np.ndarray:
+        return self._pathway.inhibition_probabilities
+
+    @property
+    def response_activity(self) -> np.ndarray:
+        return self._pathway.response_activity
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return self._pathway.probabilities
+
+    def _responses(self, responses: Sequence) -> list[np.ndarray]:
+        return [_as_bits(r, self.config.response_size, "response") for r in responses]
+
+    def response_values(self, stimulus, responses: Sequence) -> np.ndarray:
+        """Priority-weighted sum of the extrinsic and intrinsic values of each response."""
+        stimulus = _as_bits(stimulus, self.config.stimulus_size, "stimulus")
+        responses = self._responses(responses)
+        return (self.priority_extrinsic * self.extrinsic.response_values(stimulus, responses)
+                + self.priority_intrinsic * self.intrinsic.response_values(stimulus, responses))
+
+    def choose(self, stimulus, responses: Sequence, boost: np.ndarray | None = None, learn: bool = True) -> int:
+        """As BasalGanglia.choose, with d1 and d2 the priority-weighted sums of the two striata's."""
+        stimulus = _as_bits(stimulus, self.config.stimulus_size, "stimulus")
+        d1_ext, d2_ext = self.extrinsic.activity(stimulus)
+        d1_int, d2_int = self.intrinsic.activity(stimulus)
+        p_ext, p_int = self.priority_extrinsic, self.priority_intrinsic
+        d1 = p_ext * d1_ext + p_int * d1_int
+        d2 = p_ext * d2_ext + p_int * d2_int
+        return self._pathway.select(stimulus, d1, d2, self._responses(responses), boost, learn)
+
+    def update(self, stimulus, response, reward: float, reward_intrinsic: float = 0.0, next_stimulus=None,
+               next_responses: Sequence = (), k: int = 1, next_response: int | None = None) -> np.ndarray:
+        """TD updates of both striata (as BasalGanglia.update), then the priorities. Returns the
+        extrinsic δ per response bit."""
+        size = self.config.stimulus_size
+        args = (
+            _as_bits(stimulus, size, "stimulus"),
+            _as_bits(response, self.config.response_size, "response"),
+        )
+        rest = (_as_bits(next_stimulus, size, "next_stimulus"), self._responses(next_responses), int(k), next_response)
+        self.td_error = self.extrinsic.learn(*args, float(reward), *rest)
+        self.td_error_intrinsic = self.intrinsic.learn(*args, float(reward_intrinsic), *rest)
+        if self.td_error.sum() < -self.config.td_error_threshold:
+            self.priority_extrinsic *= self.config.priority_decrease
+        else:
+            self.priority_extrinsic = min(self.priority_extrinsic * self.config.priority_increase, 1.0)
+        return self.td_error
+
+    def reset(self) -> None:
+        """End of an episode: forget the last choice's diagnostics (weights, STN, priorities stay)."""
+        self._pathway.reset()
+        self.td_error = np.empty(0)
+        self.td_error_intrinsic = np.empty(0)
