@@ -212,6 +212,10 @@ class PPO:
     def rooms_seen(self) -> set[int]:
         return self.rooms.seen
 
+    @property
+    def reports_rooms(self) -> bool:
+        return self.start_room is not None
+
     def _start_episodes(self, seed: int) -> None:
         """Resets every environment (at the start of a run, and when a run resumes)."""
         obs, info = self.env.reset(seed=seed)

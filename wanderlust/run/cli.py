@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", type=Path, help="where to write the run (default runs/ENV__BONUS__sSEED__TIME)")
     train.add_argument("--backend", choices=["auto", "envpool", "gymnasium"])
     train.add_argument("--device", help="auto, cpu or cuda")
-    train.add_argument("--algo", choices=["ppo"], help="the learner (default ppo)")
+    train.add_argument("--algo", choices=["ppo", "qlearning"], help="the learner (default ppo; qlearning: tabular Q(λ), HIMA's baseline)")
     train.add_argument("--memory", choices=["none", "hcam", "lstm", "window"], help="the policy's memory core (equal sizes; see docs/hcam.md)")
     train.add_argument("--track", choices=["wandb"], help="also log to Weights & Biases")
     train.add_argument(

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from wanderlust.agents.ppo import PPOConfig
+from wanderlust.agents.qlearning import QLearningConfig
 from wanderlust.intrinsic import BONUSES, bonus_config_class
 
 
@@ -60,12 +61,14 @@ class Config:
     """"wandb" to also log to Weights & Biases."""
     presets: list = field(default_factory=list)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    qlearning: QLearningConfig = field(default_factory=QLearningConfig)
+    """Settings of `algo: qlearning` (tabular Q(λ), HIMA's baseline)."""
     intrinsic: typing.Any = None
     """The chosen bonus's own config dataclass (e.g. RNDConfig); None for bonus "none"."""
     log: LogConfig = field(default_factory=LogConfig)
 
 
-ALGOS = ("ppo",)
+ALGOS = ("ppo", "qlearning")
 
 
 def preset_names() -> list[str]:
@@ -220,6 +223,8 @@ def from_dict(data: dict) -> Config:
     config = build(Config, data)
     if config.algo not in ALGOS:
         raise ConfigError(f"unknown algo {config.algo!r}; choose one of: {', '.join(ALGOS)}")
+    if config.algo == "qlearning" and config.bonus != "none":
+        raise ConfigError("algo qlearning learns from the env's reward alone: use --bonus none")
     if config.bonus not in BONUSES:
         close = difflib.get_close_matches(config.bonus, list(BONUSES), n=2)
         hint = f"; did you mean {', '.join(close)}?" if close else ""

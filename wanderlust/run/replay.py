@@ -60,6 +60,8 @@ def load_run(
         raise RunDirError(f"{run_dir} has no checkpoint yet")
     state = checkpoint.load(path)
     config = config_module.from_dict(state["config"])
+    if config.algo != "ppo":
+        raise RunDirError(f"{run_dir} is a {config.algo} run; eval, analyze and play replay PPO runs")
     # One rendering env on the gymnasium backend, whichever backend the run trained on (envpool
     # does not render; the ids and options mean the same on both).
     on_gymnasium = dataclasses.replace(config, env=dataclasses.replace(config.env, backend="gymnasium"))

@@ -16,6 +16,7 @@ import torch
 
 from wanderlust import envs
 from wanderlust.agents.ppo import PPO, resolve_network
+from wanderlust.agents.qlearning import QLearning
 from wanderlust.intrinsic import BonusSpec, check_family, make_bonus
 from wanderlust.run import checkpoint, config as config_module
 from wanderlust.run.config import Config, ConfigError
@@ -43,7 +44,11 @@ def default_run_dir(config: Config) -> Path:
 
 
 def build_agent(config: Config, device: torch.device, num_envs: int | None = None, render: bool = False, seed: int | None = None):
-    """The environment and the learner that a config describes (also used by eval)."""
+    """The environment and the learner that a config describes (also used by eval).
+
+    A learner provides what the training loop reads: `frames`, `iteration`, `warmup()`,
+    `iterate() -> {"metrics", "episodes"}`, `state_dict()`/`load_state_dict()`, `rooms` (a
+    RoomLog) and `reports_rooms` (whether the env reports rooms)."""
     env = envs.make(
         config.env.id,
         num_envs or config.env.num_envs,
@@ -52,6 +57,8 @@ def build_agent(config: Config, device: torch.device, num_envs: int | None = Non
         render=render,
         **config.env.options,
     )
+    if config.algo == "qlearning":
+        return env, QLearning(config.qlearning, env, config.frames, config.seed if seed is None else seed)
     spec = BonusSpec(
         obs_shape=tuple(env.single_observation_space.shape),
         num_actions=int(env.single_action_space.n),
@@ -133,8 +140,9 @@ def train(
         # Fail on an unknown id, a misfit network or bonus before creating anything.
         try:
             family = envs.env_family(config.env.id)
-            resolve_network(config.ppo.network, family)
-            check_family(config.bonus, family)
+            if config.algo == "ppo":
+                resolve_network(config.ppo.network, family)
+                check_family(config.bonus, family)
         except ValueError as error:
             raise ConfigError(str(error)) from None
         run_dir = _prepare_run_dir(config, Path(run_dir) if run_dir is not None else None)
@@ -178,14 +186,14 @@ def _run(config: Config, run_dir: Path, state: dict | None) -> None:
         log.info("rooms discovered: %d, drawn in %s", len(agent.rooms.thumbnails), path)
 
 
-def _loop(config: Config, run_dir: Path, agent: PPO, logger: MetricsLogger, progress: Progress) -> None:
+def _loop(config: Config, run_dir: Path, agent: PPO | QLearning, logger: MetricsLogger, progress: Progress) -> None:
     interval = config.log.interval
     checkpoint_every = interval * math.ceil(config.log.checkpoint_interval / interval)
     sums: dict[str, float] = defaultdict(float)
     episodes: dict[str, list] = defaultdict(list)
     iterations = 0
     start_time, start_frames = time.perf_counter(), agent.frames
-    tracks_rooms = agent.start_room is not None
+    tracks_rooms = agent.reports_rooms
     while agent.frames < config.frames:
         result = agent.iterate()
         iterations += 1
