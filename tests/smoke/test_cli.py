@@ -131,7 +131,7 @@ def test_python_api_returns_the_run_directory(tmp_path):
         (["train", "--preset", "nosuch"], "unknown preset 'nosuch'"),
         (["train", "--env", "wanderlust/Ballet-2_delay16-v0"], "the rnd bonus reads MiniGrid, Atari or Procgen observations, not ballet"),
         (["train", "--set", "ppo.network=ballet"], "ppo.network 'ballet' does not fit minigrid observations"),
-        (["train", "--env", "wanderlust/GridWorld-FourRooms9x9-v0", "--bonus", "none"], "PPO has no network for gridworld"),
+        (["train", "--env", "wanderlust/PinPad-three-v0", "--bonus", "none"], "PPO has no network for pinpad"),
         (["eval", "/nonexistent/run"], "not a wanderlust run directory"),
         (["plot", "/nonexistent/run"], "not a wanderlust run directory"),
         pytest.param(

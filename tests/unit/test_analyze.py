@@ -188,3 +188,16 @@ def test_value_bars_share_a_scale_and_the_bonus_has_its_own():
     bonus, value_ext, value_int = heights
     assert bonus == value_int > 20  # each at the top of its own scale
     assert value_ext <= 1  # 1e-4 of V_int's scale: no visible bar
+
+
+def test_heatmap_on_a_grid_world_covers_its_whole_map(tmp_path):
+    run_dir = tmp_path / "grid"
+    args = ["train", "--env", "wanderlust/GridWorld-FourRooms9x9-v0", "--bonus", "none", "--preset", "debug",
+            "--frames", "256", "--run-dir", str(run_dir)]
+    assert main(args) == 0
+    run = load_run(run_dir, "cpu")
+    data = analyze.heatmap(run, episodes=2, layout_seed=3)
+    walls = run.base_env.wall_mask()
+    assert data.visits.shape == walls.shape == (9, 9) and data.occupied.all()
+    assert data.steps == data.visits.sum() > 0 and not (data.visits[walls] > 0).any()
+    assert data.map_image.shape == (9 * analyze.TILE, 9 * analyze.TILE, 3)

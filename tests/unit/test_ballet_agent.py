@@ -48,8 +48,9 @@ def test_networks_follow_the_family():
     for network, family in (("ballet", "minigrid"), ("minigrid", "ballet"), ("A", "ballet"), ("ballet", "atari")):
         with pytest.raises(ValueError, match="does not fit"):
             resolve_network(network, family)
-    with pytest.raises(ValueError, match="no network for gridworld observations"):
-        resolve_network("auto", "gridworld")
+    assert resolve_network("auto", "gridworld") == "gridworld"
+    with pytest.raises(ValueError, match="no network for pinpad observations"):
+        resolve_network("auto", "pinpad")
 
 
 def test_bonuses_other_than_none_refuse_ballet():

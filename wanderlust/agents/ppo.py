@@ -58,8 +58,8 @@ class PPOConfig:
     epochs: int = 4
     minibatches: int = 4
     network: str = "auto"
-    """"auto" (minigrid for MiniGrid, ballet for Ballet, "A" for Atari and Procgen), "minigrid",
-    "ballet", or the seed's "A", "B", "C", "D"."""
+    """"auto" (the family's own: minigrid, ballet, gridworld; "A" for Atari and Procgen), or the
+    seed's "A", "B", "C", "D" on pixels."""
     hidden_size: int = 256
     """Width of the MiniGrid encoder's fully connected layers (RIDE uses 1024)."""
     lstm_size: int = 0
@@ -70,7 +70,7 @@ class PPOConfig:
     three are built to equal size (see wanderlust.nets.cores.MemoryConfig)."""
 
 
-_OWN_NETWORK = {"minigrid": "minigrid", "ballet": "ballet"}
+_OWN_NETWORK = {"minigrid": "minigrid", "ballet": "ballet", "gridworld": "gridworld"}
 """Families with an encoder of their own; pixel families (Atari, Procgen) take the seed's A-D."""
 _PIXEL_FAMILIES = ("atari", "procgen")
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from wanderlust.nets.atari import ATARI_MODELS
 from wanderlust.nets.ballet import BalletEncoder
+from wanderlust.nets.gridworld import GridWorldEncoder
 from wanderlust.nets.cores import Core, CoreState, LSTMCore, MemoryConfig, build_core
 from wanderlust.nets.init import orthogonal
 from wanderlust.nets.minigrid import MiniGridEncoder
@@ -103,7 +104,7 @@ def build_policy(
     lstm_layers: int = 1,
     memory: MemoryConfig | None = None,
 ) -> ActorCritic:
-    """`network` is "minigrid", "ballet" or one of the seed's Atari models "A", "B", "C", "D".
+    """`network` is "minigrid", "ballet", "gridworld" or one of the seed's Atari models "A", "B", "C", "D".
 
     The core: `memory` (unless its kind is "none") builds one of the equal-size memory cores
     (`build_core`); otherwise `lstm_size` > 0 adds a plain LSTM of that size; otherwise the policy
@@ -117,10 +118,12 @@ def build_policy(
         encoder: nn.Module = MiniGridEncoder(obs_shape, hidden_size)
     elif network == "ballet":
         encoder = BalletEncoder(obs_shape, hidden_size)
+    elif network == "gridworld":
+        encoder = GridWorldEncoder(obs_shape, hidden_size)
     elif network in ATARI_MODELS:
         encoder = ATARI_MODELS[network](tuple(obs_shape))
     else:
-        raise ValueError(f"unknown network {network!r}; choose minigrid, ballet, A, B, C or D")
+        raise ValueError(f"unknown network {network!r}; choose minigrid, ballet, gridworld, A, B, C or D")
     core: Core | None = None
     if memory is not None:
         core = build_core(memory, encoder.output_size)

@@ -34,7 +34,7 @@ class Heatmap:
     episodes: int
     layout_seed: int
     map_image: np.ndarray  # uint8 [H * TILE, W * TILE, 3]: the layout at the episodes' start
-    occupied: np.ndarray  # bool [H, W]: cells holding an object (walls, doors, ...); the picture crops to them
+    occupied: np.ndarray  # bool [H, W]: the cells the picture keeps in view (it crops to them)
 
 
 def heatmap(run: LoadedRun, episodes: int = 20, layout_seed: int = 0, seed: int = 12345) -> Heatmap:
@@ -59,11 +59,11 @@ def heatmap(run: LoadedRun, episodes: int = 20, layout_seed: int = 0, seed: int 
 
 
 def map_layout(base) -> tuple[np.ndarray, np.ndarray]:
-    """(the map without the agent, uint8 [H·TILE, W·TILE, 3]; bool [H, W], the cells holding
-    something) of a grid env: one with `render_map` and `wall_mask` (wanderlust's grid worlds), or
-    a MiniGrid env."""
+    """(the map without the agent, uint8 [H·TILE, W·TILE, 3]; bool [H, W], the cells the picture
+    keeps in view) of a grid env: one with `render_map` (wanderlust's grid worlds: the whole map),
+    or a MiniGrid env (the cells holding an object: MultiRoom leaves much of its map empty)."""
     if hasattr(base, "render_map"):
-        return base.render_map(TILE), base.wall_mask()
+        return base.render_map(TILE), np.ones((base.height, base.width), dtype=bool)
     occupied = np.array([[base.grid.get(x, y) is not None for x in range(base.width)] for y in range(base.height)])
     return base.grid.render(TILE, (-1, -1)), occupied
 
