@@ -111,10 +111,14 @@ class LSTMCore(Core):
             features = self.input_projection(features)
         keep = (~episode_start).unsqueeze(-1).to(features.dtype)
         h, c = state
+        # One fused LSTM call per stretch of steps in which no env starts an episode: the state is
+        # zeroed only where a stretch begins, so this equals stepping one step at a time.
+        starts = episode_start.any(dim=1).nonzero().flatten().tolist()
+        bounds = sorted({0, *starts, features.shape[0]})
         outputs = []
-        for t in range(features.shape[0]):
-            h, c = h * keep[t], c * keep[t]
-            out, (h, c) = self.lstm(features[t : t + 1], (h, c))
+        for begin, end in zip(bounds[:-1], bounds[1:]):
+            h, c = h * keep[begin], c * keep[begin]
+            out, (h, c) = self.lstm(features[begin:end], (h, c))
             outputs.append(out)
         output = torch.cat(outputs)
         if self.output_projection is not None:
