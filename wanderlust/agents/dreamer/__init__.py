@@ -1,7 +1,8 @@
 """DreamerV3's building blocks (Hafner et al. 2023) for the THICK agent: transforms, two-hot
-heads, categorical latents with KL balancing, return normalisation, λ-returns, and networks.
-See docs/dreamer.md."""
+heads, categorical latents with KL balancing, return normalisation, λ-returns, networks, the
+world model, the actor-critic in imagination and sequence replay. See docs/dreamer.md."""
 
+from wanderlust.agents.dreamer.behavior import ActorCritic, ActorCriticConfig, Rollout
 from wanderlust.agents.dreamer.distributions import (
     KLConfig,
     OneHotCategorical,
@@ -33,6 +34,7 @@ from wanderlust.agents.dreamer.nets import (
     make_norm,
     vector_loss,
 )
+from wanderlust.agents.dreamer.replay import SequenceReplay, TrainRatio, train_ratio_updates
 from wanderlust.agents.dreamer.rssm import RSSM, RSSMConfig, RSSMState
 from wanderlust.agents.dreamer.world_model import WorldModel, WorldModelConfig, WorldModelLossScales
 
@@ -40,6 +42,8 @@ __all__ = [
     "MLP",
     "RSSM",
     "SIZES",
+    "ActorCritic",
+    "ActorCriticConfig",
     "ChannelNorm",
     "ConvConfig",
     "Decoder",
@@ -52,6 +56,9 @@ __all__ = [
     "RSSMConfig",
     "RSSMState",
     "ReturnNormConfig",
+    "Rollout",
+    "SequenceReplay",
+    "TrainRatio",
     "TwoHot",
     "TwoHotConfig",
     "WorldModel",
@@ -68,6 +75,7 @@ __all__ = [
     "slow_critic_update",
     "symexp",
     "symlog",
+    "train_ratio_updates",
     "unimix_logits",
     "vector_loss",
 ]
