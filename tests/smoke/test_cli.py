@@ -129,7 +129,8 @@ def test_python_api_returns_the_run_directory(tmp_path):
         (["train", "--frames", "lots"], "not a number"),
         (["train", "--set", "ppo.lerning_rate=1"], "unknown config key 'ppo.lerning_rate'"),
         (["train", "--preset", "nosuch"], "unknown preset 'nosuch'"),
-        (["train", "--env", "wanderlust/Ballet-2_delay16-v0"], "the rnd bonus reads MiniGrid, Atari or Procgen observations, not ballet"),
+        (["train", "--env", "wanderlust/Ballet-2_delay16-v0"], "the rnd bonus reads minigrid, atari, procgen, gridworld observations, not ballet"),
+        (["train", "--env", "wanderlust/GridWorld-FourRooms9x9-v0", "--bonus", "icm"], "the icm bonus reads minigrid, atari, procgen observations, not gridworld"),
         (["train", "--set", "ppo.network=ballet"], "ppo.network 'ballet' does not fit minigrid observations"),
         (["train", "--env", "wanderlust/PinPad-three-v0", "--bonus", "none"], "PPO has no network for pinpad"),
         (["eval", "/nonexistent/run"], "not a wanderlust run directory"),
@@ -313,3 +314,13 @@ def test_every_memory_trains_on_ballet_and_resumes(memory, tmp_path):
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["ppo"]["memory"]["kind"] == memory
     assert main(["train", "--resume", str(run_dir), "--frames", "384"]) == 0
     assert int(rows(run_dir)[-1]["frames"]) >= 384
+
+
+@pytest.mark.parametrize("bonus", ["rnd", "count"])
+def test_bonuses_that_read_grid_worlds_train_on_one(bonus, tmp_path):
+    """PPO with RND is HIMA's exploration baseline on the grid worlds (issue: HIMA)."""
+    run_dir = tmp_path / bonus
+    args = ["train", "--env", "wanderlust/GridWorld-FourRooms9x9-v0", "--bonus", bonus, "--preset", "debug",
+            "--frames", "512", "--run-dir", str(run_dir)]
+    assert main(args) == 0
+    assert any(float(row["intrinsic_reward"]) > 0 for row in rows(run_dir))

@@ -41,14 +41,12 @@ def bonus_config_class(name: str) -> type | None:
     return BONUSES[name][1]
 
 
-BONUS_FAMILIES = ("minigrid", "atari", "procgen")
-"""The observation families the bonuses read (their networks are built per family)."""
-
-
 def check_family(name: str, family: str) -> None:
     """Refuses a bonus on observations it cannot read (one-line ValueError); "none" reads nothing."""
-    if name != "none" and family not in BONUS_FAMILIES:
-        raise ValueError(f"the {name} bonus reads MiniGrid, Atari or Procgen observations, not {family}; use --bonus none")
+    bonus_config_class(name)  # an unknown name is its own one-line error
+    families = BONUSES[name][0].families
+    if name != "none" and family not in families:
+        raise ValueError(f"the {name} bonus reads {', '.join(families)} observations, not {family}; use --bonus none")
 
 
 def make_bonus(name: str, config, spec: BonusSpec) -> IntrinsicReward:
@@ -60,7 +58,7 @@ def make_bonus(name: str, config, spec: BonusSpec) -> IntrinsicReward:
 
 
 __all__ = [
-    "BONUSES", "BONUS_FAMILIES", "BonusSpec", "IntrinsicReward", "NoBonus", "Rollout", "StepRecorder",
+    "BONUSES", "BonusSpec", "IntrinsicReward", "NoBonus", "Rollout", "StepRecorder",
     "bonus_config_class", "check_family", "make_bonus",
     "RND", "RNDConfig", "SNDV", "SNDSTD", "SNDVIC", "SNDConfig", "ICM", "ICMConfig", "RIDE", "RIDENoEpisodic",
     "RIDEConfig", "EpisodicCount", "EpisodicCountConfig", "CountBonus", "CountConfig", "NovelD", "NovelDConfig",

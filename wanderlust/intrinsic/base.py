@@ -83,6 +83,8 @@ class IntrinsicReward(nn.Module):
     requires: frozenset[str] = frozenset()
     # Random-action steps per environment whose observations warm up normalisers before training.
     warmup_steps = 0
+    # The observation families (wanderlust.envs) whose observations this bonus's networks read.
+    families: tuple[str, ...] = ("minigrid", "atari", "procgen")
     # What `features` returns, in words (the axis and title text of `wanderlust analyze features`);
     # None: the bonus computes its novelty from no feature space.
     feature_space: str | None = None

@@ -115,10 +115,11 @@ HASH_MODES = ("auto", "exact", "simhash")
 
 def observation_keys(spec: BonusSpec, mode: str, simhash_bits: int = 256, simhash_size: int = 52) -> nn.Module:
     """The key function of the count bonuses: "exact" (ObservationHash of the whole observation),
-    "simhash" (SimHash of the newest frame) or "auto" (exact on MiniGrid, SimHash on pixels)."""
+    "simhash" (SimHash of the newest frame) or "auto" (exact on MiniGrid and the grid worlds,
+    SimHash on pixels)."""
     if mode not in HASH_MODES:
         raise ValueError(f"unknown hash {mode!r}; choose one of: {', '.join(HASH_MODES)}")
-    if mode == "exact" or (mode == "auto" and spec.family == "minigrid"):
+    if mode == "exact" or (mode == "auto" and spec.family in ("minigrid", "gridworld")):
         return ObservationHash(spec.obs_shape)
     return SimHash(spec.obs_shape, spec.family, simhash_bits, simhash_size)
 
@@ -229,6 +230,7 @@ class CountBonus(IntrinsicReward):
 
     name = "count"
     requires = frozenset({"next_obs"})
+    families = ("minigrid", "atari", "procgen", "gridworld")
 
     def __init__(self, config: CountConfig, spec: BonusSpec):
         super().__init__()

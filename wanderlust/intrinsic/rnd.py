@@ -44,6 +44,7 @@ class RNDConfig:
 class RND(IntrinsicReward):
     name = "rnd"
     requires = frozenset({"next_obs"})
+    families = ("minigrid", "atari", "procgen", "gridworld")
     feature_space = "RND target network output (random, frozen)"
 
     def __init__(self, config: RNDConfig, spec: BonusSpec):
@@ -51,12 +52,12 @@ class RND(IntrinsicReward):
         self.config = config
         self.warmup_steps = config.warmup_steps
         obs_shape, num_envs, gamma_int = spec.obs_shape, spec.num_envs, spec.gamma_int
-        self.pixels = spec.family != "minigrid"
+        self.pixels = spec.family in ("atari", "procgen")
         if self.pixels:  # the newest frame only: Atari [stack, H, W] → [1, H, W]; Procgen's RGB [3, H, W]
             self.frame_channels = 1 if spec.family == "atari" else obs_shape[0]
             input_shape = (self.frame_channels, obs_shape[1], obs_shape[2])
             self.target, self.predictor = atari_nets.rnd_networks(input_shape, config.feature_size or 512)
-        else:  # MiniGrid cells [W, H, 3] → [3, W, H]
+        else:  # MiniGrid cells [W, H, 3] → [3, W, H]; grid worlds' binary planes [5, 5, C] alike
             input_shape = (obs_shape[2], obs_shape[0], obs_shape[1])
             self.target, self.predictor = minigrid_nets.rnd_networks(obs_shape, config.feature_size or 128)
         self.target.requires_grad_(False)
