@@ -223,16 +223,11 @@ class _Pathway:
         self.probabilities = np.empty(0)
 
 
-class BasalGanglia:
-    """Striatum + STN/GPe/GPi + thalamus (module docstring). Stimuli and responses are index arrays."""
+class _Selection:
+    """What both basal ganglia share: the pathway's last choice, and response parsing."""
 
-    def __init__(self, config: BasalGangliaConfig):
-        self.config = config
-        self.striatum = Striatum(config.stimulus_size, config.response_size, config.alpha, config.beta,
-                                 config.discount, config.off_policy, config.response_statistic)
-        self._pathway = _Pathway(config)
-        self.td_error = np.empty(0)
-        """δ per response bit of the last update."""
+    config: BasalGangliaConfig
+    _pathway: _Pathway
 
     @property
     def rng(self) -> np.random.Generator:
@@ -253,6 +248,18 @@ class BasalGanglia:
 
     def _responses(self, responses: Sequence) -> list[np.ndarray]:
         return [_as_bits(r, self.config.response_size, "response") for r in responses]
+
+
+class BasalGanglia(_Selection):
+    """Striatum + STN/GPe/GPi + thalamus (module docstring). Stimuli and responses are index arrays."""
+
+    def __init__(self, config: BasalGangliaConfig):
+        self.config = config
+        self.striatum = Striatum(config.stimulus_size, config.response_size, config.alpha, config.beta,
+                                 config.discount, config.off_policy, config.response_statistic)
+        self._pathway = _Pathway(config)
+        self.td_error = np.empty(0)
+        """δ per response bit of the last update."""
 
     def response_values(self, stimulus, responses: Sequence) -> np.ndarray:
         """The striatum's value of each response for this stimulus."""
@@ -291,7 +298,7 @@ class BasalGanglia:
         self.td_error = np.empty(0)
 
 
-class DualBasalGanglia:
+class DualBasalGanglia(_Selection):
     """An extrinsic and an intrinsic striatum with adaptive priorities (module docstring)."""
 
     def __init__(self, config: DualBasalGangliaConfig):
@@ -311,25 +318,6 @@ class DualBasalGanglia:
     @property
     def priority_intrinsic(self) -> float:
         return 1.0 - self.priority_extrinsic
-
-    @property
-    def rng(self) -> np.random.Generator:
-        return self._pathway.rng
-
-    @property
-    def inhibition_probabilities(self) -> np.ndarray:
-        return self._pathway.inhibition_probabilities
-
-    @property
-    def response_activity(self) -> np.ndarray:
-        return self._pathway.response_activity
-
-    @property
-    def probabilities(self) -> np.ndarray:
-        return self._pathway.probabilities
-
-    def _responses(self, responses: Sequence) -> list[np.ndarray]:
-        return [_as_bits(r, self.config.response_size, "response") for r in responses]
 
     def response_values(self, stimulus, responses: Sequence) -> np.ndarray:
         """Priority-weighted sum of the extrinsic and intrinsic values of each response."""
