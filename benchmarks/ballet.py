@@ -38,7 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from grid import ROOT, Job, final_mean, millions, parse_frames, plot_return_curves, read_rows, run_grid  # noqa: E402
+from grid import ROOT, Job, final_mean, finished_cells, millions, parse_frames, plot_return_curves, run_grid  # noqa: E402
 
 from wanderlust.envs import ballet, make  # noqa: E402
 
@@ -171,11 +171,7 @@ def report_agents(args: argparse.Namespace) -> int:
     config = resolve(["hcam_ballet"])
     encoder = BalletEncoder((33, 33, 4), config.ppo.hidden_size)
     sizes = core_sizes(config.ppo.memory, encoder.output_size)
-    cells: dict[tuple[str, str], list[tuple[Job, list[dict]]]] = {}
-    for job in agent_jobs(args):
-        path = args.results_dir / f"{job.name}.csv"
-        if path.exists():
-            cells.setdefault((job.env_id, job.variant), []).append((job, read_rows(path)))
+    cells = finished_cells(agent_jobs(args), args.results_dir)
     lines = [
         f"Budget {millions(args.frames)} frames per run, preset hcam_ballet; success rate = mean episode return "
         "over the last 10 % of frames.",

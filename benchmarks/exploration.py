@@ -27,15 +27,15 @@ import sys
 from pathlib import Path
 
 from grid import (
-    ROOT,
     Job,
+    ROOT,
     final_mean,
+    finished_cells,
     frames_to_reach,
     last_value,
     millions,
     parse_frames,
     plot_return_curves,
-    read_rows,
     run_grid,
     run_mean,
 )
@@ -115,11 +115,7 @@ def run(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     jobs = jobs_for(args)
     envs = suite_envs(args.suite)
-    cells: dict[tuple[str, str], list[tuple[Job, list[dict[str, float]]]]] = {}
-    for job in jobs:
-        path = args.results_dir / f"{job.name}.csv"
-        if path.exists():
-            cells.setdefault((job.env_id, job.variant), []).append((job, read_rows(path)))
+    cells = finished_cells(jobs, args.results_dir)
     lines = [
         f"Budget {millions(args.frames)} frames per run; seeds {args.seeds}; final return = mean episode return over "
         "the last 10 % of frames.",

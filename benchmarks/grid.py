@@ -108,6 +108,16 @@ def run_grid(
 
 
 # --------------------------------------------------------------------------- reading results
+def finished_cells(jobs: list[Job], results_dir: Path) -> dict[tuple[str, str], list[tuple[Job, list[dict]]]]:
+    """{(env id, variant): [(job, rows of its kept CSV)]} for the jobs that have finished."""
+    cells: dict[tuple[str, str], list[tuple[Job, list[dict]]]] = {}
+    for job in jobs:
+        path = results_dir / f"{job.name}.csv"
+        if path.exists():
+            cells.setdefault((job.env_id, job.variant), []).append((job, read_rows(path)))
+    return cells
+
+
 def read_rows(path: Path) -> list[dict[str, float]]:
     with open(path, newline="") as handle:
         return [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(handle)]

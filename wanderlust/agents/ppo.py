@@ -159,6 +159,18 @@ class RoomLog:
                 self.found_at[int(room)] = int(frames)
 
 
+def record_step(info: dict, episodes: dict[str, list], rooms: RoomLog, obs: np.ndarray, frames: int) -> None:
+    """Adds a step's finished episodes (return, length, rooms) to `episodes` and its rooms to `rooms`."""
+    if "room" in info:
+        rooms.observe(info["room"], obs, frames)
+    ended = np.asarray(info["episode_done"])
+    if ended.any():
+        episodes["episode_return"] += np.asarray(info["episode_return"])[ended].tolist()
+        episodes["episode_length"] += np.asarray(info["episode_length"])[ended].tolist()
+        if "episode_rooms" in info:
+            episodes["episode_rooms"] += np.asarray(info["episode_rooms"])[ended].tolist()
+
+
 class PPO:
     """The PPO learner and its rollout storage. `iterate()` runs one rollout and one update."""
 
@@ -291,22 +303,12 @@ class PPO:
             self.bonus.reset(self.prev_done)
             self.bonus.observe(self.obs[t], actions, self.obs[t + 1])
             self.prev_done = done
-            self._record_episodes(info, episodes, next_obs.numpy())
+            record_step(info, episodes, self.rooms, next_obs.numpy(), self.frames)
 
         out = self.policy(self.obs[-1], self.core_state, self.episode_start[-1])
         self.values_ext[-1] = out.value_ext
         self.values_int[-1] = out.value_int
         return episodes
-
-    def _record_episodes(self, info: dict, episodes: dict[str, list], obs: np.ndarray) -> None:
-        ended = np.asarray(info["episode_done"])
-        if "room" in info:
-            self.rooms.observe(info["room"], obs, self.frames)
-        if ended.any():
-            episodes["episode_return"] += np.asarray(info["episode_return"])[ended].tolist()
-            episodes["episode_length"] += np.asarray(info["episode_length"])[ended].tolist()
-            if "episode_rooms" in info:
-                episodes["episode_rooms"] += np.asarray(info["episode_rooms"])[ended].tolist()
 
     # ------------------------------------------------------------------ learning
     def rollout(self) -> Rollout:

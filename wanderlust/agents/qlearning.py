@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from wanderlust.agents.ppo import RoomLog
+from wanderlust.agents.ppo import RoomLog, record_step
 
 EXPLORATIONS = ("softmax", "egreedy", "ucb")
 TRACE_FLOOR = 1e-4
@@ -158,22 +158,12 @@ class QLearning:
                 td_sum += abs(delta)
                 td_count += 1
             self.prev_done = np.asarray(terminated) | np.asarray(truncated)
-            self._record_episodes(info, episodes, obs)
+            record_step(info, episodes, self.rooms, obs, self.frames)
             self.states, actions = next_states, next_actions
         self.actions = actions
         self.iteration += 1
         metrics = {"td_error": td_sum / max(td_count, 1), "states": float(len(self.keys))}
         return {"metrics": metrics, "episodes": episodes}
-
-    def _record_episodes(self, info: dict, episodes: dict[str, list], obs: np.ndarray) -> None:
-        if "room" in info:
-            self.rooms.observe(info["room"], obs, self.frames)
-        ended = np.asarray(info["episode_done"])
-        if ended.any():
-            episodes["episode_return"] += np.asarray(info["episode_return"])[ended].tolist()
-            episodes["episode_length"] += np.asarray(info["episode_length"])[ended].tolist()
-            if "episode_rooms" in info:
-                episodes["episode_rooms"] += np.asarray(info["episode_rooms"])[ended].tolist()
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
