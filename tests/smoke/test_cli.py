@@ -324,3 +324,19 @@ def test_bonuses_that_read_grid_worlds_train_on_one(bonus, tmp_path):
             "--frames", "512", "--run-dir", str(run_dir)]
     assert main(args) == 0
     assert any(float(row["intrinsic_reward"]) > 0 for row in rows(run_dir))
+
+
+@pytest.mark.parametrize("env", ["wanderlust/PinPad-three-v0", "MiniGrid-DoorKey-5x5-v0"])
+def test_dreamer_trains_and_resumes(env, tmp_path, capsys):
+    """--algo dreamer end to end on images (PinPad) and on MiniGrid's symbolic view: world model and
+    actor-critic losses logged, checkpoint with replay loaded back with weights_only=True."""
+    run_dir = tmp_path / "dreamer"
+    args = ["train", "--algo", "dreamer", "--env", env, "--preset", "debug", "--frames", "256", "--run-dir", str(run_dir)]
+    assert main(args) == 0
+    assert main(["train", "--resume", str(run_dir), "--frames", "384"]) == 0
+    table = rows(run_dir)
+    assert int(table[-1]["frames"]) >= 384
+    assert all(np.isfinite(float(table[-1][key])) for key in ("model_loss", "actor_loss", "critic_loss", "kl_loss"))
+    assert float(table[-1]["updates"]) > float(table[0]["updates"]) > 0
+    assert main(["train", "--algo", "dreamer", "--bonus", "rnd", "--env", env, "--run-dir", str(tmp_path / "x")]) == 2
+    assert "use --bonus none" in capsys.readouterr().err and not (tmp_path / "x").exists()

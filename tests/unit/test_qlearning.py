@@ -116,6 +116,6 @@ def test_cli_trains_and_resumes_on_a_grid_world_and_refuses_a_bonus(tmp_path, ca
     assert main(["train", "--resume", str(run_dir), "--frames", "3000"]) == 0
     header = (run_dir / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"rooms", "episode_rooms", "states", "td_error"} <= set(header)
-    assert main(["train", "--algo", "qlearning", "--env", "wanderlust/GridWorld-FourRooms9x9-v0", "--run-dir", str(tmp_path / "x")]) == 2
+    assert main(["train", "--algo", "qlearning", "--bonus", "rnd", "--env", "wanderlust/GridWorld-FourRooms9x9-v0", "--run-dir", str(tmp_path / "x")]) == 2
     assert "use --bonus none" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["eval", str(run_dir)]) == 2

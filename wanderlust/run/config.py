@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from wanderlust.agents.dreamer.agent import WORLD_MODELS, DreamerConfig
+from wanderlust.agents.dreamer.nets import SIZES
 from wanderlust.agents.ppo import PPOConfig
 from wanderlust.agents.qlearning import QLearningConfig
 from wanderlust.intrinsic import BONUSES, bonus_config_class
@@ -63,12 +65,16 @@ class Config:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     qlearning: QLearningConfig = field(default_factory=QLearningConfig)
     """Settings of `algo: qlearning` (tabular Q(λ), HIMA's baseline)."""
+    dreamer: DreamerConfig = field(default_factory=DreamerConfig)
+    """Settings of `algo: dreamer` (DreamerV3, and THICK with `world_model: thick`)."""
     intrinsic: typing.Any = None
     """The chosen bonus's own config dataclass (e.g. RNDConfig); None for bonus "none"."""
     log: LogConfig = field(default_factory=LogConfig)
 
 
-ALGOS = ("ppo", "qlearning")
+ALGOS = ("ppo", "qlearning", "dreamer")
+OWN_REWARD_ALGOS = ("qlearning", "dreamer")
+"""Learners that take no intrinsic bonus: their bonus defaults to "none" and must stay so."""
 
 
 def preset_names() -> list[str]:
@@ -208,6 +214,9 @@ def resolve(presets: list[str] | None = None, values: dict | None = None, overri
     user_data = dict(values or {})
     for text in overrides or []:
         user_data = merge(user_data, parse_override(text))
+    algo = user_data.get("algo", preset_data.get("algo", Config.algo))
+    if algo in OWN_REWARD_ALGOS and "bonus" not in user_data and "bonus" not in preset_data:
+        user_data["bonus"] = "none"
     bonus = user_data.get("bonus", preset_data.get("bonus", Config.bonus))
     config_class = bonus_config_class(bonus) if bonus in BONUSES else None
     known = {f.name for f in dataclasses.fields(config_class)} if config_class else set()
@@ -223,8 +232,8 @@ def from_dict(data: dict) -> Config:
     config = build(Config, data)
     if config.algo not in ALGOS:
         raise ConfigError(f"unknown algo {config.algo!r}; choose one of: {', '.join(ALGOS)}")
-    if config.algo == "qlearning" and config.bonus != "none":
-        raise ConfigError("algo qlearning learns from the env's reward alone: use --bonus none")
+    if config.algo in OWN_REWARD_ALGOS and config.bonus != "none":
+        raise ConfigError(f"algo {config.algo} learns from the env's reward alone: use --bonus none")
     if config.bonus not in BONUSES:
         close = difflib.get_close_matches(config.bonus, list(BONUSES), n=2)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -251,6 +260,14 @@ def validate(config: Config) -> None:
         (config.env.backend in ("auto", "envpool", "gymnasium"), "env.backend must be auto, envpool or gymnasium"),
         (config.track in ("", "wandb"), "track must be empty or wandb"),
         (config.log.interval > 0 and config.log.checkpoint_interval > 0, "log intervals must be positive"),
+        (config.dreamer.world_model in WORLD_MODELS, f"dreamer.world_model must be one of {', '.join(WORLD_MODELS)}"),
+        (config.dreamer.size in SIZES, f"dreamer.size must be one of {', '.join(SIZES)}"),
+        (config.dreamer.batch_size > 0 and config.dreamer.batch_length > 1,
+         "dreamer.batch_size must be positive and dreamer.batch_length above 1"),
+        (config.dreamer.train_ratio > 0 and config.dreamer.steps_per_iteration > 0,
+         "dreamer.train_ratio and dreamer.steps_per_iteration must be positive"),
+        (config.dreamer.replay_capacity >= config.dreamer.batch_length * config.env.num_envs,
+         "dreamer.replay_capacity must hold batch_length steps of every environment"),
     ]
     for ok, message in checks:
         if not ok:

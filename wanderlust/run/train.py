@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from wanderlust import envs
+from wanderlust.agents.dreamer.agent import FAMILIES as DREAMER_FAMILIES, Dreamer
 from wanderlust.agents.ppo import PPO, resolve_network
 from wanderlust.agents.qlearning import QLearning
 from wanderlust.intrinsic import BonusSpec, check_family, make_bonus
@@ -40,7 +41,8 @@ def resolve_device(name: str) -> torch.device:
 def default_run_dir(config: Config) -> Path:
     slug = re.sub(r"[^A-Za-z0-9.-]+", "-", config.env.id).strip("-")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{slug}__{config.bonus}__s{config.seed}__{stamp}"
+    learner = config.bonus if config.algo == "ppo" else config.algo
+    return Path("runs") / f"{slug}__{learner}__s{config.seed}__{stamp}"
 
 
 def build_agent(config: Config, device: torch.device, num_envs: int | None = None, render: bool = False, seed: int | None = None):
@@ -59,6 +61,8 @@ def build_agent(config: Config, device: torch.device, num_envs: int | None = Non
     )
     if config.algo == "qlearning":
         return env, QLearning(config.qlearning, env, config.frames, config.seed if seed is None else seed)
+    if config.algo == "dreamer":
+        return env, Dreamer(config.dreamer, env, config.frames, device, config.seed if seed is None else seed)
     spec = BonusSpec(
         obs_shape=tuple(env.single_observation_space.shape),
         num_actions=int(env.single_action_space.n),
@@ -112,6 +116,7 @@ def train(
     resume: str | Path | None = None,
     algo: str | None = None,
     memory: str | None = None,
+    world_model: str | None = None,
 ) -> Path:
     """Trains an agent and returns its run directory.
 
@@ -132,6 +137,8 @@ def train(
             values["env"] = env_values
         if memory is not None:
             values["ppo"] = {"memory": {"kind": memory}}
+        if world_model is not None:
+            values["dreamer"] = {"world_model": world_model}
         presets = [preset] if isinstance(preset, str) else list(preset or [])
         presets = [p for name in presets for p in name.split(",") if p]
         if isinstance(overrides, dict):
@@ -143,6 +150,8 @@ def train(
             if config.algo == "ppo":
                 resolve_network(config.ppo.network, family)
                 check_family(config.bonus, family)
+            if config.algo == "dreamer" and family not in DREAMER_FAMILIES:
+                raise ValueError(f"--algo dreamer reads {', '.join(DREAMER_FAMILIES)} observations, not {family}")
         except ValueError as error:
             raise ConfigError(str(error)) from None
         run_dir = _prepare_run_dir(config, Path(run_dir) if run_dir is not None else None)
@@ -186,7 +195,7 @@ def _run(config: Config, run_dir: Path, state: dict | None) -> None:
         log.info("rooms discovered: %d, drawn in %s", len(agent.rooms.thumbnails), path)
 
 
-def _loop(config: Config, run_dir: Path, agent: PPO | QLearning, logger: MetricsLogger, progress: Progress) -> None:
+def _loop(config: Config, run_dir: Path, agent: PPO | QLearning | Dreamer, logger: MetricsLogger, progress: Progress) -> None:
     interval = config.log.interval
     checkpoint_every = interval * math.ceil(config.log.checkpoint_interval / interval)
     sums: dict[str, float] = defaultdict(float)

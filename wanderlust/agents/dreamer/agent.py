@@ -1,0 +1,296 @@
+"""The DreamerV3 learner: acts with the world model's posterior and the actor, fills sequence
+replay, and trains the world model and the actor-critic at a fixed train ratio.
+
+One `iterate()` runs `steps_per_iteration` steps of every environment. After each step the replay
+gets the step (observation t, the reward and is_terminal that came with it, is_first, and the
+action chosen from observation t: the layout `WorldModel.loss` reads), and the updates that the
+train ratio makes due are run: each samples `batch_size` windows of `batch_length` steps, takes
+one world-model step on them and one actor-critic step on an imagination from every posterior
+state (official 2023 `embodied/run/train.py` and `agent.py` `Agent.train`).
+
+Acting (official `Agent.policy`): each environment keeps its posterior carry and its previous
+action; a step filters the new observation into the carry (`RSSM.obs_step`, resetting where the
+observation starts an episode) and samples the action from the actor on the posterior features.
+
+The vector env autoresets on the step after an episode ends (gymnasium's next-step mode): that
+step's action is ignored and it returns the first observation of a new episode, which is stored
+with is_first set. A truncated episode's last observation is stored with is_terminal false, so
+the world model never learns a time limit as a terminal state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from wanderlust.agents.dreamer.behavior import ActorCritic, ActorCriticConfig
+from wanderlust.agents.dreamer.distributions import KLConfig
+from wanderlust.agents.dreamer.nets import SIZES
+from wanderlust.agents.dreamer.replay import SequenceReplay, TrainRatio, train_ratio_updates
+from wanderlust.agents.dreamer.rssm import RSSMState
+from wanderlust.agents.dreamer.world_model import WorldModel, WorldModelConfig
+from wanderlust.agents.ppo import RoomLog, record_step
+
+WORLD_MODELS = ("flat",)
+FAMILIES = ("pinpad", "minigrid", "gridworld")
+"""Environment families whose observations `ObservationCodec` reads."""
+
+
+@dataclass
+class DreamerConfig:
+    size: str = "size12m"
+    """A `SIZES` preset: "debug" (ours, tiny), "size12m", "size25m" (current release presets)."""
+    world_model: str = "flat"
+    """"flat" (DreamerV3's RSSM)."""
+    batch_size: int = 16
+    """Sequences per update (official `batch_size: 16`, both releases)."""
+    batch_length: int = 64
+    """Steps per sequence (official `batch_length: 64`, both releases)."""
+    train_ratio: float = 32.0
+    """Replayed steps trained on per environment step (official 2023 default `train_ratio: 32`;
+    512 for Crafter, 1024 for Atari100k: the presets set it)."""
+    replay_capacity: int = 1_000_000
+    """Steps held in replay over all environments (official `replay_size: 1e6`; a 64×64×3 image
+    step takes 12.3 kB, so 1e6 steps are 12.3 GB: lower it on small machines)."""
+    prefill: int = 0
+    """Steps per environment taken with uniformly random actions before learning starts (counted
+    in the frame budget; ours: 0). Updates start once replay holds `batch_length` steps per env."""
+    model_lr: float = 1e-4
+    """Adam learning rate of the world model (official 2023 `model_opt: {opt: adam, lr: 1e-4,
+    eps: 1e-8, clip: 1000.0}`)."""
+    model_eps: float = 1e-8
+    """Official 2023 `model_opt.eps: 1e-8`."""
+    model_grad_clip: float = 1000.0
+    """Global gradient-norm clip of the world model (official 2023 `model_opt.clip: 1000.0`)."""
+    kl: KLConfig = field(default_factory=KLConfig)
+    """β_dyn 0.5, β_rep 0.1, free nats 1 (paper; official 2023 release)."""
+    behavior: ActorCriticConfig = field(default_factory=ActorCriticConfig)
+    """The actor-critic's settings; its `units` is taken from `size`, whatever is set here."""
+    steps_per_iteration: int = 64
+    """Environment steps per environment in one `iterate()` (one row of metrics.csv per
+    `log.interval` iterations)."""
+    checkpoint_replay: bool = True
+    """Store the replay in checkpoints, so a resumed run trains on the same data (checkpoints are
+    then as large as the replay; see `replay_capacity`)."""
+
+
+class ObservationCodec:
+    """How an environment's observations enter the world model: images (H × W × 3 uint8, square,
+    64 × 64 for the default convs) as "image"; MiniGrid's 7 × 7 × 3 symbolic view one-hot encoded
+    per cell (object, colour, state) as a binary "vector"; other small uint8 arrays (the grid
+    worlds' binary window) flattened as "vector". Vectors are stored as uint8 in replay."""
+
+    MINIGRID_SIZES = (11, 6, 3)
+    """Object, colour and state values of MiniGrid's symbolic encoding (minigrid's
+    OBJECT_TO_IDX, COLOR_TO_IDX, STATE_TO_IDX)."""
+
+    def __init__(self, family: str, shape: tuple[int, ...]):
+        self.family = family
+        self.shape = tuple(shape)
+        if len(self.shape) == 3 and self.shape[-1] == 3 and family != "minigrid" and self.shape[0] >= 16:
+            self.kind = "image"
+            self.stored: tuple[int, ...] = self.shape
+        elif family == "minigrid":
+            self.kind = "vector"
+            self.stored = (int(np.prod(self.shape[:-1])) * sum(self.MINIGRID_SIZES),)
+            self._offsets = np.cumsum((0,) + self.MINIGRID_SIZES[:-1])
+        elif family in ("gridworld",):
+            self.kind = "vector"
+            self.stored = (int(np.prod(self.shape)),)
+        else:
+            raise ValueError(f"the Dreamer agent does not read {family} observations {self.shape} yet; "
+                             "it takes images (pinpad), MiniGrid's symbolic view and the grid worlds")
+
+    def fields(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        return {self.kind: (self.stored, torch.uint8)}
+
+    def world_model_kwargs(self) -> dict:
+        if self.kind == "image":
+            height, width, channels = self.shape
+            return {"image_shape": (channels, height, width), "vector_size": 0}
+        return {"image_shape": None, "vector_size": self.stored[0]}
+
+    def encode(self, obs: np.ndarray) -> dict[str, torch.Tensor]:
+        """[N, *shape] observations -> {field: uint8 tensor [N, *stored]}."""
+        obs = np.asarray(obs)
+        if self.kind == "image" or self.family != "minigrid":
+            return {self.kind: torch.from_numpy(np.ascontiguousarray(obs.reshape(len(obs), *self.stored)))}
+        n = len(obs)
+        cells = obs.reshape(n, -1, 3).astype(np.int64) + self._offsets  # [N, cells, 3] -> slot per value
+        onehot = np.zeros((n, cells.shape[1], sum(self.MINIGRID_SIZES)), dtype=np.uint8)
+        np.put_along_axis(onehot, np.minimum(cells, onehot.shape[-1] - 1), 1, axis=2)
+        return {"vector": torch.from_numpy(onehot.reshape(n, -1))}
+
+
+class Dreamer:
+    """The learner the training loop drives (see `wanderlust.run.train.build_agent`)."""
+
+    def __init__(self, config: DreamerConfig, env, total_frames: int, device: torch.device, seed: int = 0):
+        c = self.config = config
+        if c.world_model not in WORLD_MODELS:
+            raise ValueError(f"unknown world model {c.world_model!r}; choose one of {', '.join(WORLD_MODELS)}")
+        if c.size not in SIZES:
+            raise ValueError(f"unknown size {c.size!r}; choose one of {', '.join(SIZES)}")
+        self.env = env
+        self.device = device
+        self.total_frames = total_frames
+        self.seed = seed
+        self.num_envs = env.num_envs
+        self.num_actions = int(env.single_action_space.n)
+        self.codec = ObservationCodec(env.family, tuple(env.single_observation_space.shape))
+        size = SIZES[c.size]
+        self.world_model = WorldModel(WorldModelConfig(
+            num_actions=self.num_actions, size=c.size, kl=c.kl, **self.codec.world_model_kwargs())).to(device)
+        behavior = dataclasses.replace(c.behavior, units=size.units)
+        self.behavior = ActorCritic(self.world_model.rssm.feature_size, self.num_actions, behavior).to(device)
+        self.model_optimizer = torch.optim.Adam(self.world_model.parameters(), lr=c.model_lr, eps=c.model_eps)
+        self.replay = SequenceReplay(c.replay_capacity, self.num_envs, self.codec.fields(), seed=seed)
+        if self.replay.env_capacity < c.batch_length:
+            raise ValueError(f"replay_capacity {c.replay_capacity} holds fewer than batch_length "
+                             f"{c.batch_length} steps per environment")
+        self.ratio = TrainRatio(train_ratio_updates(c.train_ratio, c.batch_size, c.batch_length))
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.frames = 0
+        self.iteration = 0
+        self.updates = 0
+        self.rooms = RoomLog(thumbnails=False)
+        self.reports_rooms = False
+        self._start_episodes(seed)
+
+    @property
+    def rooms_seen(self) -> set[int]:
+        return self.rooms.seen
+
+    def _start_episodes(self, seed: int) -> None:
+        obs, info = self.env.reset(seed=seed)
+        self.reports_rooms = "room" in info
+        self.obs = obs
+        self.is_first = np.ones(self.num_envs, dtype=bool)
+        self.reward = np.zeros(self.num_envs, dtype=np.float32)
+        self.is_terminal = np.zeros(self.num_envs, dtype=bool)
+        self.truncated = np.zeros(self.num_envs, dtype=bool)
+        self.carry = self.world_model.initial(self.num_envs)
+
+    # ------------------------------------------------------------------------------------- acting
+    @torch.no_grad()
+    def policy(self, obs: np.ndarray, is_first: np.ndarray, sample: bool = True) -> np.ndarray:
+        """Filters `obs` into each environment's carry and returns the actor's actions [N]."""
+        latent, prev_action = self.carry
+        fields = {k: v.to(self.device) for k, v in self.codec.encode(obs).items()}
+        embedding = self.world_model.embed(fields)
+        first = torch.as_tensor(is_first, device=self.device)
+        post, _ = self.world_model.rssm.obs_step(latent, prev_action, embedding, first, sample, self.generator)
+        action = self.behavior.policy(post, sample, self.generator)
+        self.carry = (post, action)
+        return action.argmax(-1).cpu().numpy()
+
+    def _step(self, actions: np.ndarray, episodes: dict[str, list]) -> None:
+        """Stores the current step with `actions`, steps the environments and keeps their returns."""
+        self.replay.add({
+            **self.codec.encode(self.obs),
+            "action": torch.from_numpy(np.asarray(actions, dtype=np.int64)),
+            "reward": torch.from_numpy(self.reward),
+            "is_first": torch.from_numpy(self.is_first),
+            "is_terminal": torch.from_numpy(self.is_terminal),
+        })
+        done = self.is_terminal | self.truncated
+        obs, reward, terminated, truncated, info = self.env.step(actions)
+        self.frames += self.num_envs
+        self.obs = obs
+        self.is_first = done  # the step after an episode's end returns a reset observation
+        self.reward = np.where(done, 0.0, np.asarray(reward, dtype=np.float32)).astype(np.float32)
+        self.is_terminal = np.asarray(terminated, dtype=bool) & ~done
+        self.truncated = np.asarray(truncated, dtype=bool) & ~done
+        record_step(info, episodes, self.rooms, obs, self.frames)
+
+    def warmup(self) -> int:
+        """`prefill` steps per environment with uniformly random actions; returns the frames taken."""
+        episodes: dict[str, list] = {"episode_return": [], "episode_length": [], "episode_rooms": []}
+        start = self.frames
+        for _ in range(self.config.prefill):
+            actions = self.rng.integers(0, self.num_actions, self.num_envs)
+            self.policy(self.obs, self.is_first)  # keep the carry filtered
+            self._step(actions, episodes)
+        return self.frames - start
+
+    # ----------------------------------------------------------------------------------- learning
+    def train_step(self) -> dict[str, float]:
+        """One world-model update and one actor-critic update on a replayed batch."""
+        c = self.config
+        batch = self.replay.sample(c.batch_size, c.batch_length)
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        self.world_model.train()
+        loss, metrics, post = self.world_model.loss(batch)
+        self.model_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        metrics["model_grad_norm"] = nn.utils.clip_grad_norm_(self.world_model.parameters(), c.model_grad_clip)
+        self.model_optimizer.step()
+        start = post.detach().flatten()
+        is_terminal = batch["is_terminal"].reshape(-1)
+        result = {k: float(v) for k, v in metrics.items()}
+        result.update(self.behavior.update(self.world_model, start, is_terminal, self.generator))
+        self.updates += 1
+        return result
+
+    def iterate(self) -> dict:
+        c = self.config
+        episodes: dict[str, list] = {"episode_return": [], "episode_length": [], "episode_rooms": []}
+        sums: dict[str, float] = {}
+        count = 0
+        for _ in range(c.steps_per_iteration):
+            actions = self.policy(self.obs, self.is_first)
+            self._step(actions, episodes)
+            due = self.ratio.due(self.num_envs)
+            if self.replay.stored_per_env < c.batch_length:
+                continue
+            for _ in range(due):
+                for key, value in self.train_step().items():
+                    sums[key] = sums.get(key, 0.0) + value
+                count += 1
+        self.iteration += 1
+        metrics = {key: value / count for key, value in sums.items()}
+        metrics["updates"] = float(self.updates)
+        metrics["replay_steps"] = float(len(self.replay))
+        return {"metrics": metrics, "episodes": episodes}
+
+    # -------------------------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        state = {
+            "world_model": self.world_model.state_dict(),
+            "behavior": self.behavior.state_dict(),
+            "model_optimizer": self.model_optimizer.state_dict(),
+            "behavior_optimizers": self.behavior.optimizer_state_dict(),
+            "ratio": self.ratio.state_dict(),
+            "frames": self.frames,
+            "iteration": self.iteration,
+            "updates": self.updates,
+            "rooms_seen": sorted(self.rooms.seen),
+            "generator": self.generator.get_state(),
+            "rng": self.rng.bit_generator.state,
+        }
+        if self.config.checkpoint_replay:
+            state["replay"] = self.replay.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores networks, optimisers, counters and (if saved) replay; environments start fresh
+        episodes (their state is not saved), each from the initial latent state."""
+        self.world_model.load_state_dict(state["world_model"])
+        self.behavior.load_state_dict(state["behavior"])
+        self.model_optimizer.load_state_dict(state["model_optimizer"])
+        self.behavior.load_optimizer_state_dict(state["behavior_optimizers"])
+        self.ratio.load_state_dict(state["ratio"])
+        self.frames = int(state["frames"])
+        self.iteration = int(state["iteration"])
+        self.updates = int(state["updates"])
+        self.rooms.load_state_dict(state["rooms_seen"], None)
+        self.generator.set_state(state["generator"])
+        self.rng.bit_generator.state = state["rng"]
+        if "replay" in state:
+            self.replay.load_state_dict(state["replay"])
+        self._start_episodes(self.seed + 1_000_003 * self.iteration)
