@@ -338,5 +338,9 @@ def test_dreamer_trains_and_resumes(env, tmp_path, capsys):
     assert int(table[-1]["frames"]) >= 384
     assert all(np.isfinite(float(table[-1][key])) for key in ("model_loss", "actor_loss", "critic_loss", "kl_loss"))
     assert float(table[-1]["updates"]) > float(table[0]["updates"]) > 0
+    if env.startswith("MiniGrid"):  # eval replays a Dreamer run's policy (PinPad episodes are 2000 steps)
+        video = tmp_path / "dreamer.mp4"
+        assert main(["eval", str(run_dir), "--episodes", "2", "--video", str(video)]) == 0
+        assert "mean return" in capsys.readouterr().out and video.stat().st_size > 0
     assert main(["train", "--algo", "dreamer", "--bonus", "rnd", "--env", env, "--run-dir", str(tmp_path / "x")]) == 2
     assert "use --bonus none" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.fakes import Corridor
+from fakes import Corridor
 from wanderlust.agents.dreamer.agent import Dreamer, DreamerConfig, ObservationCodec
 
 pytestmark = pytest.mark.unit

@@ -67,6 +67,11 @@ class ActorCritic(nn.Module):
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> CoreState | None:
         return None if self.core is None else self.core.initial_state(batch_size, device)
 
+    def taken(self, state: CoreState | None, actions: torch.Tensor) -> CoreState | None:
+        """The state after `actions` were chosen: unchanged, since no core reads past actions (a
+        world model's policy does; replay calls this for either)."""
+        return state
+
     def forward(
         self,
         obs: torch.Tensor,

@@ -119,6 +119,8 @@ def feature_map(
     most `max_points`, evenly spaced) to 2-D."""
     if method not in ("tsne", "pca"):
         raise ValueError(f"unknown projection {method!r}; choose tsne or pca")
+    if not run.has_bonus:
+        raise ValueError(f"{run.run_dir} is a {run.config.algo} run, with no bonus whose features to project")
     bonus = run.agent.bonus
     if bonus.feature_space is None:
         raise ValueError(f"the {bonus.name} bonus has no feature space to project")

@@ -215,7 +215,7 @@ class PlaySession:
     @classmethod
     def for_run(cls, run: LoadedRun) -> PlaySession:
         """The run's own environment (its config's options), its bonus scoring every step."""
-        session = cls(run.env, StepScorer.for_run(run))
+        session = cls(run.env, StepScorer.for_run(run) if run.has_bonus else None)
         session.reset()
         return session
 

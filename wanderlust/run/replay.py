@@ -21,11 +21,16 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from wanderlust.agents.dreamer.agent import Dreamer
 from wanderlust.agents.ppo import PPO
 from wanderlust.intrinsic.base import IntrinsicReward, Rollout
 from wanderlust.run import checkpoint, config as config_module
 from wanderlust.run.config import Config
 from wanderlust.run.train import RunDirError, build_agent, resolve_device
+
+
+REPLAYABLE = ("ppo", "dreamer")
+"""Learners whose runs eval, analyze and play can replay."""
 
 
 @dataclass
@@ -35,8 +40,12 @@ class LoadedRun:
     run_dir: Path
     config: Config
     env: gym.vector.VectorEnv
-    agent: PPO
+    agent: PPO | Dreamer
     frames: int  # the checkpoint's frame count
+
+    @property
+    def has_bonus(self) -> bool:
+        return getattr(self.agent, "bonus", None) is not None
 
     @property
     def base_env(self) -> gym.Env:
@@ -60,15 +69,23 @@ def load_run(
         raise RunDirError(f"{run_dir} has no checkpoint yet")
     state = checkpoint.load(path)
     config = config_module.from_dict(state["config"])
-    if config.algo != "ppo":
-        raise RunDirError(f"{run_dir} is a {config.algo} run; eval, analyze and play replay PPO runs")
+    if config.algo not in REPLAYABLE:
+        raise RunDirError(f"{run_dir} is a {config.algo} run; eval, analyze and play replay {' and '.join(REPLAYABLE)} runs")
     # One rendering env on the gymnasium backend, whichever backend the run trained on (envpool
     # does not render; the ids and options mean the same on both).
     on_gymnasium = dataclasses.replace(config, env=dataclasses.replace(config.env, backend="gymnasium"))
+    if config.algo == "dreamer":  # no replay buffer is needed to act
+        small = dataclasses.replace(config.dreamer, replay_capacity=config.dreamer.batch_length)
+        on_gymnasium = dataclasses.replace(on_gymnasium, dreamer=small)
     env, agent = build_agent(on_gymnasium, resolve_device(device), num_envs=1, render=True, seed=seed)
-    agent.policy.load_state_dict(state["agent"]["policy"])
-    agent.policy.eval()
-    load_for_fewer_envs(agent.bonus, state["agent"]["bonus"])
+    if config.algo == "dreamer":
+        agent.world_model.load_state_dict(state["agent"]["world_model"])
+        agent.behavior.load_state_dict(state["agent"]["behavior"])
+        agent.world_model.eval()
+    else:
+        agent.policy.load_state_dict(state["agent"]["policy"])
+        agent.policy.eval()
+        load_for_fewer_envs(agent.bonus, state["agent"]["bonus"])
     return LoadedRun(run_dir, config, env, agent, int(state["agent"]["frames"]))
 
 
@@ -173,7 +190,7 @@ def play_episodes(
     `score=False` the bonus is not run and `intrinsic` stays empty (faster, for returns only).
     """
     agent, device = run.agent, run.agent.device
-    scorer = StepScorer.for_run(run) if score else None
+    scorer = StepScorer.for_run(run) if score and run.has_bonus else None
     generator = torch.Generator(device=device).manual_seed(seed)
     for index in range(episodes):
         obs, info = run.env.reset(seed=layout_seed if layout_seed is not None else seed + index)
@@ -194,6 +211,7 @@ def play_episodes(
                 action = int(out.logits.argmax(-1))
             else:
                 action = int(torch.multinomial(torch.softmax(out.logits[0], -1), 1, generator=generator))
+            state = agent.policy.taken(state, torch.tensor([action], device=device))
             next_obs, reward, terminated, truncated, info = run.env.step(np.array([action]))
             done = bool(terminated[0] or truncated[0])
             episode.actions.append(action)

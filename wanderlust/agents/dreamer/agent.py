@@ -34,6 +34,7 @@ from wanderlust.agents.dreamer.replay import SequenceReplay, TrainRatio, train_r
 from wanderlust.agents.dreamer.rssm import RSSMState
 from wanderlust.agents.dreamer.world_model import WorldModel, WorldModelConfig
 from wanderlust.agents.ppo import RoomLog, record_step
+from wanderlust.nets.policy import PolicyOutput
 
 WORLD_MODELS = ("flat",)
 FAMILIES = ("pinpad", "minigrid", "gridworld")
@@ -126,6 +127,40 @@ class ObservationCodec:
         return {"vector": torch.from_numpy(onehot.reshape(n, -1))}
 
 
+class DreamerPolicy:
+    """Acting with a world model and an actor, in the shape PPO's policy has for replay (`eval`,
+    `analyze`): `initial_state`, a call on (observations, state, episode starts) that returns a
+    `PolicyOutput` (the actor's log-probabilities with unimix, the critic's value as `value_ext`),
+    and `taken(state, actions)`, which records the chosen actions in the state, since the next
+    step's prior reads a_{t−1}. The state is the world model's carry (posterior, previous action)."""
+
+    def __init__(self, world_model: WorldModel, behavior: ActorCritic, codec: ObservationCodec):
+        self.world_model = world_model
+        self.behavior = behavior
+        self.codec = codec
+
+    def initial_state(self, batch: int, device: torch.device | str = "cpu") -> tuple[RSSMState, torch.Tensor]:
+        return self.world_model.initial(batch)
+
+    @torch.no_grad()
+    def __call__(self, obs, state: tuple[RSSMState, torch.Tensor], episode_start: torch.Tensor,
+                 sample: bool = True) -> PolicyOutput:
+        latent, prev_action = state
+        device = prev_action.device
+        obs = obs.cpu().numpy() if torch.is_tensor(obs) else np.asarray(obs)
+        fields = {k: v.to(device) for k, v in self.codec.encode(obs).items()}
+        embedding = self.world_model.embed(fields)
+        post, _ = self.world_model.rssm.obs_step(latent, prev_action, embedding, episode_start.to(device), sample)
+        features = post.features()
+        logits = self.behavior.actor_dist(features).logits.squeeze(-2)
+        value = self.behavior.value(features)
+        return PolicyOutput(logits, value, torch.zeros_like(value), (post, prev_action))
+
+    def taken(self, state: tuple[RSSMState, torch.Tensor], actions: torch.Tensor) -> tuple[RSSMState, torch.Tensor]:
+        """The state after `actions` [B] (indices) were taken."""
+        return state[0], self.world_model.rssm.action_input(torch.as_tensor(actions, device=state[1].device))
+
+
 class Dreamer:
     """The learner the training loop drives (see `wanderlust.run.train.build_agent`)."""
 
@@ -153,6 +188,7 @@ class Dreamer:
             raise ValueError(f"replay_capacity {c.replay_capacity} holds fewer than batch_length "
                              f"{c.batch_length} steps per environment")
         self.ratio = TrainRatio(train_ratio_updates(c.train_ratio, c.batch_size, c.batch_length))
+        self.policy = DreamerPolicy(self.world_model, self.behavior, self.codec)
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.frames = 0
@@ -174,20 +210,16 @@ class Dreamer:
         self.reward = np.zeros(self.num_envs, dtype=np.float32)
         self.is_terminal = np.zeros(self.num_envs, dtype=bool)
         self.truncated = np.zeros(self.num_envs, dtype=bool)
-        self.carry = self.world_model.initial(self.num_envs)
+        self.carry = self.policy.initial_state(self.num_envs, self.device)
 
     # ------------------------------------------------------------------------------------- acting
     @torch.no_grad()
-    def policy(self, obs: np.ndarray, is_first: np.ndarray, sample: bool = True) -> np.ndarray:
-        """Filters `obs` into each environment's carry and returns the actor's actions [N]."""
-        latent, prev_action = self.carry
-        fields = {k: v.to(self.device) for k, v in self.codec.encode(obs).items()}
-        embedding = self.world_model.embed(fields)
-        first = torch.as_tensor(is_first, device=self.device)
-        post, _ = self.world_model.rssm.obs_step(latent, prev_action, embedding, first, sample, self.generator)
-        action = self.behavior.policy(post, sample, self.generator)
-        self.carry = (post, action)
-        return action.argmax(-1).cpu().numpy()
+    def act(self, obs: np.ndarray, is_first: np.ndarray) -> np.ndarray:
+        """Filters `obs` into each environment's carry and samples the actor's actions [N]."""
+        out = self.policy(obs, self.carry, torch.as_tensor(is_first, device=self.device))
+        actions = torch.multinomial(out.logits.softmax(-1), 1, generator=self.generator).squeeze(-1)
+        self.carry = self.policy.taken(out.state, actions)
+        return actions.cpu().numpy()
 
     def _step(self, actions: np.ndarray, episodes: dict[str, list]) -> None:
         """Stores the current step with `actions`, steps the environments and keeps their returns."""
@@ -214,7 +246,7 @@ class Dreamer:
         start = self.frames
         for _ in range(self.config.prefill):
             actions = self.rng.integers(0, self.num_actions, self.num_envs)
-            self.policy(self.obs, self.is_first)  # keep the carry filtered
+            self.act(self.obs, self.is_first)  # keep the carry filtered
             self._step(actions, episodes)
         return self.frames - start
 
@@ -243,7 +275,7 @@ class Dreamer:
         sums: dict[str, float] = {}
         count = 0
         for _ in range(c.steps_per_iteration):
-            actions = self.policy(self.obs, self.is_first)
+            actions = self.act(self.obs, self.is_first)
             self._step(actions, episodes)
             due = self.ratio.due(self.num_envs)
             if self.replay.stored_per_env < c.batch_length:
