@@ -1,8 +1,18 @@
 """DreamerV3's building blocks (Hafner et al. 2023) for the THICK agent: transforms, two-hot
 heads, categorical latents with KL balancing, return normalisation, λ-returns, networks, the
-world model, the actor-critic in imagination and sequence replay. See docs/dreamer.md."""
+world model, the actor-critic in imagination and sequence replay; THICK's C-RSSM. See docs/dreamer.md
+and docs/thick.md."""
 
 from wanderlust.agents.dreamer.behavior import ActorCritic, ActorCriticConfig, Rollout
+from wanderlust.agents.dreamer.crssm import (
+    CRSSM,
+    CRSSMConfig,
+    CRSSMState,
+    GateL0RDCell,
+    retanh,
+    sparsity_loss,
+    straight_through_step,
+)
 from wanderlust.agents.dreamer.distributions import (
     KLConfig,
     OneHotCategorical,
@@ -36,20 +46,29 @@ from wanderlust.agents.dreamer.nets import (
 )
 from wanderlust.agents.dreamer.replay import SequenceReplay, TrainRatio, train_ratio_updates
 from wanderlust.agents.dreamer.rssm import RSSM, RSSMConfig, RSSMState
-from wanderlust.agents.dreamer.world_model import WorldModel, WorldModelConfig, WorldModelLossScales
+from wanderlust.agents.dreamer.world_model import (
+    ThickConfig,
+    WorldModel,
+    WorldModelConfig,
+    WorldModelLossScales,
+)
 
 __all__ = [
+    "CRSSM",
     "MLP",
     "RSSM",
     "SIZES",
     "ActorCritic",
     "ActorCriticConfig",
+    "CRSSMConfig",
+    "CRSSMState",
     "ChannelNorm",
     "ConvConfig",
     "Decoder",
     "DreamerSize",
     "Encoder",
     "GRUCell",
+    "GateL0RDCell",
     "KLConfig",
     "OneHotCategorical",
     "PercentileReturnNorm",
@@ -58,6 +77,7 @@ __all__ = [
     "ReturnNormConfig",
     "Rollout",
     "SequenceReplay",
+    "ThickConfig",
     "TrainRatio",
     "TwoHot",
     "TwoHotConfig",
@@ -72,7 +92,10 @@ __all__ = [
     "kl_loss",
     "lambda_returns",
     "make_norm",
+    "retanh",
     "slow_critic_update",
+    "sparsity_loss",
+    "straight_through_step",
     "symexp",
     "symlog",
     "train_ratio_updates",

@@ -20,8 +20,9 @@ recurrent and hierarchical agents can hold, reset and slice it themselves.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import nn
@@ -48,8 +49,9 @@ class RSSMState:
         return torch.cat([self.deter, self.stoch.flatten(-2)], -1)
 
     def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> RSSMState:
-        """Apply `fn` to each of the three tensors (fn sees the leading dims first)."""
-        return RSSMState(fn(self.deter), fn(self.stoch), fn(self.logits))
+        """Apply `fn` to each tensor field (fn sees the leading dims first). Subclasses that add
+        fields (`CRSSMState`) get this and everything below for free."""
+        return type(self)(**{f.name: fn(getattr(self, f.name)) for f in fields(self)})
 
     def detach(self) -> RSSMState:
         return self.map(torch.Tensor.detach)
@@ -60,29 +62,19 @@ class RSSMState:
 
     def flatten(self, dims: int = 2) -> RSSMState:
         """Merge the first `dims` leading dims: [T, B, ...] -> [T·B, ...] (imagination starts)."""
-        lead = self.deter.shape[:dims]
-        n = 1
-        for d in lead:
-            n *= d
-        return RSSMState(
-            self.deter.reshape(n, *self.deter.shape[dims:]),
-            self.stoch.reshape(n, *self.stoch.shape[dims:]),
-            self.logits.reshape(n, *self.logits.shape[dims:]),
-        )
+        return self.map(lambda x: x.reshape(math.prod(x.shape[:dims]), *x.shape[dims:]))
 
     @staticmethod
     def stack(states: list[RSSMState], dim: int = 0) -> RSSMState:
-        return RSSMState(
-            torch.stack([s.deter for s in states], dim),
-            torch.stack([s.stoch for s in states], dim),
-            torch.stack([s.logits for s in states], dim),
-        )
+        first = states[0]
+        return type(first)(**{f.name: torch.stack([getattr(s, f.name) for s in states], dim)
+                              for f in fields(first)})
 
     @staticmethod
     def where(mask: torch.Tensor, a: RSSMState, b: RSSMState) -> RSSMState:
         """Per batch element: a where mask [...] is True, else b."""
         pick = lambda x, y: torch.where(mask.reshape(*mask.shape, *[1] * (x.dim() - mask.dim())), x, y)
-        return RSSMState(pick(a.deter, b.deter), pick(a.stoch, b.stoch), pick(a.logits, b.logits))
+        return type(a)(**{f.name: pick(getattr(a, f.name), getattr(b, f.name)) for f in fields(a)})
 
 
 @dataclass
@@ -120,7 +112,10 @@ class RSSM(nn.Module):
     [..., num_actions] or integer indices [...] (converted to one-hot); continuous actions pass
     as floats and are scaled to magnitude ≤ 1 as the official `_gru`/`_core` does."""
 
-    def __init__(self, embed_size: int, num_actions: int, config: RSSMConfig | None = None):
+    def __init__(self, embed_size: int, num_actions: int, config: RSSMConfig | None = None, *,
+                 context_size: int = 0):
+        """`context_size` > 0 widens the inputs of the GRU, the prior and the posterior by a context
+        vector that each also reads (the C-RSSM, `crssm.py`); 0 is the flat DreamerV3 RSSM."""
         super().__init__()
         self.config = c = config or RSSMConfig()
         if c.initial not in ("learned", "zeros"):
@@ -130,9 +125,10 @@ class RSSM(nn.Module):
         self.stoch_size = c.stoch * c.classes
         self.feature_size = c.deter + self.stoch_size
         self.img_in = MLP(self.stoch_size + num_actions, c.hidden, 1, norm=c.norm)
-        self.gru = GRUCell(c.hidden, c.deter, blocks=c.blocks, norm=c.norm)
-        self.prior_net = MLP(c.deter, c.hidden, 1, out_features=self.stoch_size, norm=c.norm)
-        self.post_net = MLP(c.deter + embed_size, c.hidden, 1, out_features=self.stoch_size, norm=c.norm)
+        self.gru = GRUCell(c.hidden + context_size, c.deter, blocks=c.blocks, norm=c.norm)
+        self.prior_net = MLP(c.deter + context_size, c.hidden, 1, out_features=self.stoch_size, norm=c.norm)
+        self.post_net = MLP(c.deter + context_size + embed_size, c.hidden, 1, out_features=self.stoch_size,
+                            norm=c.norm)
         init_weights(self)
         if c.initial == "learned":
             self.initial_deter = nn.Parameter(torch.zeros(c.deter))
@@ -211,9 +207,14 @@ class RSSM(nn.Module):
         action = self.action_input(action)
         carry, action = self._reset(carry, action, is_first)
         prior = self.img_step(carry, action, sample, generator)
-        logits = self.posterior_logits(prior.deter, embedding)
-        post = RSSMState(prior.deter, self._draw(logits, sample, generator), logits)
+        logits = self._observed_logits(prior, embedding)
+        post = replace(prior, stoch=self._draw(logits, sample, generator), logits=logits)
         return post, prior
+
+    def _observed_logits(self, prior: RSSMState, embedding: torch.Tensor) -> torch.Tensor:
+        """The posterior logits at the step of `prior`: what the posterior reads of that state (here
+        h) with the embedding. The posterior state is the prior state with z and logits replaced."""
+        return self.posterior_logits(prior.deter, embedding)
 
     def observe(self, embeddings: torch.Tensor, actions: torch.Tensor, is_first: torch.Tensor,
                 carry: RSSMState | None = None, sample: bool = True,
