@@ -326,12 +326,14 @@ def test_bonuses_that_read_grid_worlds_train_on_one(bonus, tmp_path):
     assert any(float(row["intrinsic_reward"]) > 0 for row in rows(run_dir))
 
 
-@pytest.mark.parametrize("env", ["wanderlust/PinPad-three-v0", "MiniGrid-DoorKey-5x5-v0"])
-def test_dreamer_trains_and_resumes(env, tmp_path, capsys):
-    """--algo dreamer end to end on images (PinPad) and on MiniGrid's symbolic view: world model and
-    actor-critic losses logged, checkpoint with replay loaded back with weights_only=True."""
+@pytest.mark.parametrize("env,world_model", [("wanderlust/PinPad-three-v0", "flat"), ("MiniGrid-DoorKey-5x5-v0", "thick")])
+def test_dreamer_trains_and_resumes(env, world_model, tmp_path, capsys):
+    """--algo dreamer end to end on images (PinPad) and on MiniGrid's symbolic view, flat and THICK:
+    world model and actor-critic losses logged, checkpoint with replay loaded back with
+    weights_only=True."""
     run_dir = tmp_path / "dreamer"
-    args = ["train", "--algo", "dreamer", "--env", env, "--preset", "debug", "--frames", "256", "--run-dir", str(run_dir)]
+    args = ["train", "--algo", "dreamer", "--world-model", world_model, "--env", env, "--preset", "debug",
+            "--frames", "256", "--run-dir", str(run_dir)]
     assert main(args) == 0
     assert main(["train", "--resume", str(run_dir), "--frames", "384"]) == 0
     table = rows(run_dir)

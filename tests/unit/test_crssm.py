@@ -2,6 +2,9 @@
 implementation breaks (sparse context updates, the straight-through gate indicator, gate noise only
 in training, the sparsity loss and its free change, a coarse prior blind to h, resets, gradients)."""
 
+import copy
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -428,3 +431,49 @@ def test_actor_critic_updates_unchanged_on_a_thick_world_model():
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # no step on the model
     assert any(not torch.equal(a, b) for a, b in zip(actor_before, behavior.actor.parameters()))
+
+
+def test_coarse_step_is_the_context_and_coarse_prior_of_img_step():
+    """THICK Dreamer's step past a predicted change: the same context update and coarse prior as a
+    full prior step from the same (c, z, a), without h."""
+    rssm = make_crssm()
+    rssm.eval()
+    carry = random_carry(rssm)
+    action = torch.tensor([0, 1, 3])
+    full = rssm.img_step(carry, action, sample=False)
+    context, stoch = rssm.coarse_step(carry.context, carry.stoch, action, sample=False)
+    torch.testing.assert_close(context, full.context)
+    assert torch.equal(stoch.argmax(-1), full.coarse_logits.argmax(-1))
+
+
+# THICK Dreamer's critic ----------------------------------------------------------------------------
+
+def test_long_return_changes_only_the_critic_target_and_trains_the_coarse_critic():
+    model = thick_model()
+    batch = vector_batch()
+    _, _, post = model.loss(batch)
+    start, terminal = post.flatten().detach(), batch["is_terminal"].reshape(-1)
+    behavior = ActorCritic(model.rssm.feature_size, 3, ActorCriticConfig(horizon=4, psi=0.9),
+                           coarse_feature_size=model.rssm.coarse_feature_size)
+    with torch.no_grad():  # a critic that predicts something, so R^λ differs from R^long = 7
+        behavior.critic.out.weight.normal_(0, 0.05)
+    rollout = behavior.imagine(model, start, terminal, torch.Generator().manual_seed(0))
+    long = lambda r: torch.full_like(r.rewards, 7.0)
+    # Each loss updates the return normaliser: compare losses of identical copies.
+    plain_actor, plain_critic, _ = copy.deepcopy(behavior).rollout_loss(rollout)
+    actor, critic, metrics = copy.deepcopy(behavior).rollout_loss(rollout, long)
+    torch.testing.assert_close(actor, plain_actor)  # the actor keeps the plain λ-return
+    fine = critic - metrics["coarse_critic_loss"]
+    assert not torch.isclose(fine, plain_critic)  # the critic's target moved toward R^long
+    psi_one = copy.deepcopy(behavior)
+    psi_one.config = dataclasses.replace(behavior.config, psi=1.0)  # ψ = 1: plain Dreamer's critic
+    _, critic_one, metrics_one = psi_one.rollout_loss(rollout, long)
+    torch.testing.assert_close(critic_one - metrics_one["coarse_critic_loss"], plain_critic)
+    coarse_before = [p.detach().clone() for p in behavior.coarse_critic.parameters()]
+    slow_before = [p.detach().clone() for p in behavior.slow_coarse_critic.parameters()]
+    result = behavior.update(model, start, terminal, long_return=long)
+    assert "coarse_critic_grad_norm" in result and result["long_return"] == 7.0
+    assert any(not torch.equal(a, b) for a, b in zip(coarse_before, behavior.coarse_critic.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(slow_before, behavior.slow_coarse_critic.parameters()))
+    with pytest.raises(ValueError, match="coarse critic"):
+        ActorCritic(model.rssm.feature_size, 3, ActorCriticConfig(horizon=4)).rollout_loss(rollout, long)

@@ -98,8 +98,9 @@ def test_updates_follow_the_train_ratio_and_change_every_network():
     assert any(name.startswith("rssm.") for name in moved) and any(name.startswith("decoder.") for name in moved)
 
 
-def test_checkpoint_resumes_the_same_training():
-    config = tiny()
+@pytest.mark.parametrize("world_model", ["flat", "thick"])
+def test_checkpoint_resumes_the_same_training(world_model):
+    config = tiny(world_model=world_model)
     first = Dreamer(config, Corridor(num_envs=2), 10_000, torch.device("cpu"), seed=3)
     first.iterate()
     buffer = io.BytesIO()
@@ -118,3 +119,14 @@ def test_checkpoint_resumes_the_same_training():
     assert a == b
     for p, q in zip(first.world_model.parameters(), second.world_model.parameters()):
         assert torch.equal(p, q)
+
+
+def test_thick_trains_its_high_level_model_and_mixes_the_long_return():
+    agent = Dreamer(tiny(world_model="thick"), Corridor(num_envs=2), 10_000, torch.device("cpu"))
+    before = [p.detach().clone() for p in agent.highlevel.parameters()]
+    metrics = agent.iterate()["metrics"]
+    assert agent.updates > 0
+    for key in ("hl_loss", "sparse_loss", "context_changes", "coarse_kl_loss", "long_return", "coarse_critic_loss"):
+        assert np.isfinite(metrics[key]), key
+    assert any(not torch.equal(a, b) for a, b in zip(before, agent.highlevel.parameters()))
+    assert agent.highlevel.config.max_elapsed == agent.config.batch_length

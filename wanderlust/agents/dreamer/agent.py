@@ -27,16 +27,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from wanderlust.agents.dreamer.behavior import ActorCritic, ActorCriticConfig
+from wanderlust.agents.dreamer.behavior import ActorCritic, ActorCriticConfig, Rollout
 from wanderlust.agents.dreamer.distributions import KLConfig
+from wanderlust.agents.dreamer.highlevel import (
+    HighLevelConfig,
+    HighLevelModel,
+    HighLevelPrediction,
+    change_point_targets,
+    long_horizon_return,
+)
 from wanderlust.agents.dreamer.nets import SIZES
 from wanderlust.agents.dreamer.replay import SequenceReplay, TrainRatio, train_ratio_updates
 from wanderlust.agents.dreamer.rssm import RSSMState
-from wanderlust.agents.dreamer.world_model import WorldModel, WorldModelConfig
+from wanderlust.agents.dreamer.world_model import ThickConfig, WorldModel, WorldModelConfig
 from wanderlust.agents.ppo import RoomLog, record_step
 from wanderlust.nets.policy import PolicyOutput
 
-WORLD_MODELS = ("flat",)
+WORLD_MODELS = ("flat", "thick")
 FAMILIES = ("pinpad", "minigrid", "gridworld")
 """Environment families whose observations `ObservationCodec` reads."""
 
@@ -46,7 +53,8 @@ class DreamerConfig:
     size: str = "size12m"
     """A `SIZES` preset: "debug" (ours, tiny), "size12m", "size25m" (current release presets)."""
     world_model: str = "flat"
-    """"flat" (DreamerV3's RSSM)."""
+    """"flat" (DreamerV3's RSSM) or "thick" (THICK's C-RSSM, its high-level model and THICK
+    Dreamer's critic target; see docs/thick.md)."""
     batch_size: int = 16
     """Sequences per update (official `batch_size: 16`, both releases)."""
     batch_length: int = 64
@@ -71,6 +79,11 @@ class DreamerConfig:
     """β_dyn 0.5, β_rep 0.1, free nats 1 (paper; official 2023 release)."""
     behavior: ActorCriticConfig = field(default_factory=ActorCriticConfig)
     """The actor-critic's settings; its `units` is taken from `size`, whatever is set here."""
+    thick: ThickConfig = field(default_factory=ThickConfig)
+    """The C-RSSM's context and loss scales (world_model "thick")."""
+    highlevel: HighLevelConfig = field(default_factory=HighLevelConfig)
+    """THICK's high-level model (world_model "thick"); its `units` is taken from `size` and its
+    `max_elapsed` from `batch_length`, whatever is set here."""
     steps_per_iteration: int = 64
     """Environment steps per environment in one `iterate()` (one row of metrics.csv per
     `log.interval` iterations)."""
@@ -178,10 +191,19 @@ class Dreamer:
         self.num_actions = int(env.single_action_space.n)
         self.codec = ObservationCodec(env.family, tuple(env.single_observation_space.shape))
         size = SIZES[c.size]
+        thick = c.world_model == "thick"
         self.world_model = WorldModel(WorldModelConfig(
-            num_actions=self.num_actions, size=c.size, kl=c.kl, **self.codec.world_model_kwargs())).to(device)
+            num_actions=self.num_actions, size=c.size, kl=c.kl, kind=c.world_model, thick=c.thick,
+            **self.codec.world_model_kwargs())).to(device)
+        rssm = self.world_model.rssm
         behavior = dataclasses.replace(c.behavior, units=size.units)
-        self.behavior = ActorCritic(self.world_model.rssm.feature_size, self.num_actions, behavior).to(device)
+        self.behavior = ActorCritic(rssm.feature_size, self.num_actions, behavior,
+                                    coarse_feature_size=rssm.coarse_feature_size if thick else 0).to(device)
+        self.highlevel = None
+        if thick:
+            highlevel = dataclasses.replace(c.highlevel, units=size.units, max_elapsed=float(c.batch_length))
+            self.highlevel = HighLevelModel(rssm.context_size, rssm.config.stoch, rssm.config.classes,
+                                            self.num_actions, highlevel).to(device)
         self.model_optimizer = torch.optim.Adam(self.world_model.parameters(), lr=c.model_lr, eps=c.model_eps)
         self.replay = SequenceReplay(c.replay_capacity, self.num_envs, self.codec.fields(), seed=seed)
         if self.replay.env_capacity < c.batch_length:
@@ -265,9 +287,37 @@ class Dreamer:
         start = post.detach().flatten()
         is_terminal = batch["is_terminal"].reshape(-1)
         result = {k: float(v) for k, v in metrics.items()}
-        result.update(self.behavior.update(self.world_model, start, is_terminal, self.generator))
+        long_return = None
+        if self.highlevel is not None:
+            post = post.detach()
+            targets = change_point_targets(
+                post.context, post.logits, post.stoch, batch["action"], batch["reward"].float(),
+                batch["is_terminal"], batch["is_first"], self.behavior.config.discount,
+                changed=(post.gate > 0).any(-1))
+            result.update(self.highlevel.update(post.context, post.stoch, targets, self.generator))
+            long_return = self._long_return
+        result.update(self.behavior.update(self.world_model, start, is_terminal, self.generator, long_return))
         self.updates += 1
         return result
+
+    @torch.no_grad()
+    def _long_return(self, rollout: Rollout) -> torch.Tensor:
+        """THICK Dreamer's R^long [H, N] of the imagined states 0 … H − 1: one high-level step to the
+        predicted change, one coarse step past it, valued by the slow coarse critic and the coarse
+        continue head (docs/thick.md, "THICK Dreamer")."""
+        states = rollout.states[:-1]
+        return long_horizon_return(self.highlevel, states.context, states.stoch, self._coarse_value,
+                                   self.behavior.config.discount, generator=self.generator)
+
+    def _coarse_value(self, prediction: HighLevelPrediction) -> torch.Tensor:
+        rssm = self.world_model.rssm
+        context, stoch = rssm.coarse_step(prediction.context, prediction.stoch, prediction.action,
+                                          generator=self.generator)
+        features = torch.cat([context, stoch.flatten(-2)], -1)
+        value = self.behavior.twohot.decode(self.behavior.slow_coarse_critic(features))
+        logits = self.world_model.coarse_cont_logits(features)
+        mode = self.behavior.config.continue_mode == "mode"
+        return value * ((logits > 0).to(value.dtype) if mode else torch.sigmoid(logits))
 
     def iterate(self) -> dict:
         c = self.config
@@ -293,6 +343,8 @@ class Dreamer:
     # -------------------------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
         state = {
+            "highlevel": self.highlevel.state_dict() if self.highlevel is not None else {},
+            "highlevel_optimizer": self.highlevel.optimizer.state_dict() if self.highlevel is not None else {},
             "world_model": self.world_model.state_dict(),
             "behavior": self.behavior.state_dict(),
             "model_optimizer": self.model_optimizer.state_dict(),
@@ -314,6 +366,9 @@ class Dreamer:
         episodes (their state is not saved), each from the initial latent state."""
         self.world_model.load_state_dict(state["world_model"])
         self.behavior.load_state_dict(state["behavior"])
+        if self.highlevel is not None:
+            self.highlevel.load_state_dict(state["highlevel"])
+            self.highlevel.optimizer.load_state_dict(state["highlevel_optimizer"])
         self.model_optimizer.load_state_dict(state["model_optimizer"])
         self.behavior.load_optimizer_state_dict(state["behavior_optimizers"])
         self.ratio.load_state_dict(state["ratio"])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
@@ -35,6 +36,7 @@ from wanderlust.agents.dreamer.distributions import (
     lambda_returns,
     slow_critic_update,
 )
+from wanderlust.agents.dreamer.highlevel import mix_critic_target
 from wanderlust.agents.dreamer.nets import MLP, DreamerSize
 from wanderlust.agents.dreamer.rssm import RSSMState
 
@@ -94,6 +96,10 @@ class ActorCriticConfig:
     """Global gradient-norm clip of each optimiser (official 2023 `actor_opt.clip` and
     `critic_opt.clip: 100.0`)."""
 
+    psi: float = 0.9
+    """THICK Dreamer's ψ: the critics regress onto ψ·R^λ + (1 − ψ)·R^long when the update is given
+    a long-horizon return (SYSTEMS.md and the paper: 0.9; official `critic_psi`). Unused otherwise."""
+
     @property
     def discount(self) -> float:
         return 1.0 - 1.0 / self.discount_horizon
@@ -113,6 +119,10 @@ class ImaginingWorldModel(Protocol):
     def reward(self, features: torch.Tensor) -> torch.Tensor: ...
 
     def cont_logits(self, features: torch.Tensor) -> torch.Tensor: ...
+
+
+LongReturn = Callable[["Rollout"], torch.Tensor]
+"""THICK Dreamer's long-horizon return R^long [H, N] of a rollout's states 0 … H − 1."""
 
 
 @dataclass
@@ -139,7 +149,8 @@ class ActorCritic(nn.Module):
 
     Inputs are the RSSM features concat(h, flatten(z)) (official `inputs: [deter, stoch]`)."""
 
-    def __init__(self, feature_size: int, num_actions: int, config: ActorCriticConfig | None = None):
+    def __init__(self, feature_size: int, num_actions: int, config: ActorCriticConfig | None = None,
+                 coarse_feature_size: int = 0):
         super().__init__()
         self.config = c = config or ActorCriticConfig()
         if c.continue_mode not in ("mode", "mean"):
@@ -156,6 +167,16 @@ class ActorCritic(nn.Module):
         self.register_buffer("critic_updates", torch.zeros((), dtype=torch.long))
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr, eps=c.adam_eps)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr, eps=c.adam_eps)
+        self.coarse_critic = None
+        if coarse_feature_size > 0:
+            # THICK Dreamer's coarse critic V^c on [c, z], which values the states the high-level
+            # model predicts (they have no h); trained like the critic (official `thick_dreamer_loss`).
+            self.coarse_critic = MLP(coarse_feature_size, c.units, c.layers, out_features=c.critic_bins.num_bins,
+                                     norm=c.norm, zero_output=True)
+            self.slow_coarse_critic = copy.deepcopy(self.coarse_critic)
+            self.slow_coarse_critic.requires_grad_(False)
+            self.coarse_critic_optimizer = torch.optim.Adam(self.coarse_critic.parameters(), lr=c.critic_lr,
+                                                            eps=c.adam_eps)
 
     # -- networks ---------------------------------------------------------------------------------
 
@@ -201,7 +222,7 @@ class ActorCritic(nn.Module):
     # -- losses -----------------------------------------------------------------------------------
 
     def loss(self, world_model: ImaginingWorldModel, start: RSSMState, is_terminal: torch.Tensor,
-             generator: torch.Generator | None = None
+             generator: torch.Generator | None = None, long_return: LongReturn | None = None,
              ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """(actor loss, critic loss, metrics) from one imagination of `horizon` steps from the
         posterior states `start` [N] (e.g. `post.flatten()` of a replayed [T, B] batch) whose real
@@ -209,10 +230,14 @@ class ActorCritic(nn.Module):
         agent does in its loss). The actor loss reaches only the actor, the critic loss only the
         critic."""
         rollout = self.imagine(world_model, start, is_terminal, generator)
-        return self.rollout_loss(rollout)
+        return self.rollout_loss(rollout, long_return)
 
-    def rollout_loss(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """The two losses on a given rollout (see the module docstring)."""
+    def rollout_loss(self, rollout: Rollout, long_return: LongReturn | None = None,
+                     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The two losses on a given rollout (see the module docstring). With `long_return` (THICK
+        Dreamer), the critic and the coarse critic regress onto ψ·R^λ + (1 − ψ)·R^long with R^long =
+        long_return(rollout) [H, N]; the actor's advantages keep the plain λ-return (official
+        `ActorCritic.train`). The critic loss then includes the coarse critic's."""
         c = self.config
         features = rollout.features.detach()
         critic_logits = self.critic(features)
@@ -228,11 +253,27 @@ class ActorCritic(nn.Module):
         actor_loss = c.actor_scale * (
             weights * (-log_probs * advantages.detach() - c.entropy_scale * entropy)).mean()
 
+        target = returns.detach()
+        extra: dict[str, torch.Tensor] = {}
+        if long_return is not None:
+            with torch.no_grad():
+                long = long_return(rollout)
+            target = mix_critic_target(target, long, c.psi)
+            extra["long_return"] = long.mean()
         with torch.no_grad():
             slow_values = self.twohot.decode(self.slow_critic(features[:-1]))
-        target_loss = self.twohot.loss(critic_logits[:-1], returns.detach())
-        slow_loss = self.twohot.loss(critic_logits[:-1], slow_values)
-        critic_loss = c.critic_scale * (weights * (target_loss + c.slowreg * slow_loss)).mean()
+        critic_loss = self._critic_loss(critic_logits[:-1], target, slow_values, weights)
+        if long_return is not None:
+            if self.coarse_critic is None:
+                raise ValueError("a long-horizon return needs the coarse critic: build with coarse_feature_size")
+            coarse = rollout.states.coarse_features()[:-1].detach()
+            coarse_logits = self.coarse_critic(coarse)
+            with torch.no_grad():
+                slow_coarse = self.twohot.decode(self.slow_coarse_critic(coarse))
+            coarse_loss = self._critic_loss(coarse_logits, target, slow_coarse, weights)
+            critic_loss = critic_loss + coarse_loss
+            extra["coarse_critic_loss"] = coarse_loss.detach()
+            extra["coarse_value"] = self.twohot.decode(coarse_logits.detach()).mean()
 
         metrics = {
             "actor_loss": actor_loss.detach(),
@@ -247,8 +288,17 @@ class ActorCritic(nn.Module):
             "slow_value": slow_values.mean(),
             "imag_reward": rollout.rewards.detach().mean(),
             "imag_weight": rollout.weights.detach().mean(),
+            **extra,
         }
         return actor_loss, critic_loss, metrics
+
+    def _critic_loss(self, logits: torch.Tensor, target: torch.Tensor, slow_values: torch.Tensor,
+                     weights: torch.Tensor) -> torch.Tensor:
+        """mean w · (−log p(target) − β_slow log p(slow value)) of a two-hot critic head."""
+        c = self.config
+        target_loss = self.twohot.loss(logits, target)
+        slow_loss = self.twohot.loss(logits, slow_values)
+        return c.critic_scale * (weights * (target_loss + c.slowreg * slow_loss)).mean()
 
     # -- updates ----------------------------------------------------------------------------------
 
@@ -260,28 +310,38 @@ class ActorCritic(nn.Module):
         self.critic_updates += 1
         if int(self.critic_updates) % self.config.slow_critic_every == 0:
             slow_critic_update(self.slow_critic, self.critic, self.config.slow_critic_rate)
+            if self.coarse_critic is not None:
+                slow_critic_update(self.slow_coarse_critic, self.coarse_critic, self.config.slow_critic_rate)
 
     def update(self, world_model: ImaginingWorldModel, start: RSSMState, is_terminal: torch.Tensor,
-               generator: torch.Generator | None = None) -> dict[str, float]:
+               generator: torch.Generator | None = None, long_return: LongReturn | None = None,
+               ) -> dict[str, float]:
         """One gradient step of actor and critic on one imagination, then the slow critic update
         (official 2023 `ImagActorCritic.train`: actor step, critic step on the same trajectory, slow
         update). Gradients are clipped by global norm `grad_clip` per network."""
-        actor_loss, critic_loss, metrics = self.loss(world_model, start, is_terminal, generator)
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        self.critic_optimizer.zero_grad(set_to_none=True)
+        actor_loss, critic_loss, metrics = self.loss(world_model, start, is_terminal, generator, long_return)
+        optimizers = self._optimizers()
+        for optimizer in optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
         (actor_loss + critic_loss).backward()
-        metrics["actor_grad_norm"] = nn.utils.clip_grad_norm_(self.actor.parameters(), self.config.grad_clip)
-        metrics["critic_grad_norm"] = nn.utils.clip_grad_norm_(self.critic.parameters(), self.config.grad_clip)
-        self.actor_optimizer.step()
-        self.critic_optimizer.step()
+        for name, optimizer in optimizers.items():
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            metrics[f"{name}_grad_norm"] = nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+            optimizer.step()
         self.update_slow_critic()
         return {k: float(v) for k, v in metrics.items()}
 
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        optimizers = {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
+        if self.coarse_critic is not None:
+            optimizers["coarse_critic"] = self.coarse_critic_optimizer
+        return optimizers
+
     def optimizer_state_dict(self) -> dict[str, dict]:
         """The optimisers' states, for checkpoints (the module's `state_dict` holds the networks,
-        the slow critic, the return normaliser and the update counter)."""
-        return {"actor": self.actor_optimizer.state_dict(), "critic": self.critic_optimizer.state_dict()}
+        the slow critics, the return normaliser and the update counter)."""
+        return {name: optimizer.state_dict() for name, optimizer in self._optimizers().items()}
 
     def load_optimizer_state_dict(self, state: dict[str, dict]) -> None:
-        self.actor_optimizer.load_state_dict(state["actor"])
-        self.critic_optimizer.load_state_dict(state["critic"])
+        for name, optimizer in self._optimizers().items():
+            optimizer.load_state_dict(state[name])

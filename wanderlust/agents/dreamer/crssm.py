@@ -213,3 +213,16 @@ class CRSSM(RSSM):
         logits = self.prior_logits(deter, context)
         coarse = self.coarse_logits(context, carry.stoch, action)
         return CRSSMState(deter, self._draw(logits, sample, generator), logits, context, gate, coarse)
+
+    def coarse_step(self, context: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor,
+                    sample: bool = True, generator: torch.Generator | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of the context and the coarse prior alone, without h: from (c_{t−1}, z_{t−1},
+        a_{t−1}) to (c_t, z_t) with z_t ~ coarse prior. THICK Dreamer takes this step from the state
+        the high-level model predicts before a change to value the state after it (official
+        `thick_imagine` steps its `img_step` with a dummy h and reads only c and the coarse z)."""
+        action = self.action_input(action)
+        x = self.img_in(torch.cat([stoch.flatten(-2), action], -1))
+        context, _ = self.context_cell(x, context, self.training and sample, generator)
+        logits = self.coarse_logits(context, stoch, action)
+        return context, self._draw(logits, sample, generator)
