@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs wanderlust (editable) into the active Python, with optional extras: atari, envpool,
-# procgen, wandb, analysis, dev, all (comma-separated).
+# procgen, crafter, wandb, analysis, dev, all (comma-separated).
 #
 # torch comes first so that pip never resolves it by itself: an importable torch (say a CUDA build
 # a GPU user already has) is kept as it is; otherwise torch==$WANDERLUST_TORCH (default 2.13.0) is

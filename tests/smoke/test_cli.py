@@ -346,3 +346,18 @@ def test_dreamer_trains_and_resumes(env, world_model, tmp_path, capsys):
         assert "mean return" in capsys.readouterr().out and video.stat().st_size > 0
     assert main(["train", "--algo", "dreamer", "--bonus", "rnd", "--env", env, "--run-dir", str(tmp_path / "x")]) == 2
     assert "use --bonus none" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_crafter_logs_achievement_success_rates_and_a_score(tmp_path):
+    pytest.importorskip("crafter")
+    from wanderlust.envs.crafter import ACHIEVEMENT_KEYS, score_from_metrics
+
+    run_dir = tmp_path / "crafter"
+    args = ["train", "--preset", "crafter,debug", "--frames", "192", "--run-dir", str(run_dir),
+            "--set", "env.options={length: 20, area: 16}"]
+    assert main(args) == 0
+    table = rows(run_dir)
+    assert set(ACHIEVEMENT_KEYS) <= set(table[0])
+    ended = [row for row in table if row["episodes"] != "0"]
+    assert ended and all(0.0 <= float(row[key]) <= 1.0 for row in ended for key in ACHIEVEMENT_KEYS)
+    assert 0.0 <= score_from_metrics(run_dir) <= 100.0

@@ -417,6 +417,21 @@ def test_state_dict_round_trip_continues_exactly(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_state_dict_of_a_partly_filled_replay_holds_only_the_stored_steps():
+    replay = _replay(seed=3)  # 10 steps per env
+    for t in range(4):
+        replay.add(_step(t))
+    state = replay.state_dict()
+    assert all(tensor.shape[1] == 4 for tensor in state["storage"].values())
+    restored = _replay(seed=99)
+    restored.load_state_dict(state)
+    for t in range(4, 12):  # past the capacity: the ring wraps over the restored steps
+        replay.add(_step(t))
+        restored.add(_step(t))
+    assert all(torch.equal(replay.storage[k], restored.storage[k]) for k in replay.storage)
+    assert all(torch.equal(a, b) for a, b in zip(replay.sample(8, 4).values(), restored.sample(8, 4).values()))
+
+
 def test_train_ratio_updates_per_env_step():
     assert train_ratio_updates(512, 16, 64) == 0.5
     assert train_ratio_updates(1024, 16, 64) == 1.0

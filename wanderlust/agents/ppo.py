@@ -160,7 +160,8 @@ class RoomLog:
 
 
 def record_step(info: dict, episodes: dict[str, list], rooms: RoomLog, obs: np.ndarray, frames: int) -> None:
-    """Adds a step's finished episodes (return, length, rooms) to `episodes` and its rooms to `rooms`."""
+    """Adds a step's finished episodes (return, length, rooms; Crafter: 0/1 per achievement as
+    `achievement_<name>`) to `episodes` and its rooms to `rooms`."""
     if "room" in info:
         rooms.observe(info["room"], obs, frames)
     ended = np.asarray(info["episode_done"])
@@ -169,6 +170,9 @@ def record_step(info: dict, episodes: dict[str, list], rooms: RoomLog, obs: np.n
         episodes["episode_length"] += np.asarray(info["episode_length"])[ended].tolist()
         if "episode_rooms" in info:
             episodes["episode_rooms"] += np.asarray(info["episode_rooms"])[ended].tolist()
+        for name, unlocked in info.get("episode_achievements", {}).items():
+            if not name.startswith("_"):  # skip the vector env's "_name" presence masks
+                episodes.setdefault(f"achievement_{name}", []).extend(np.asarray(unlocked)[ended].astype(int).tolist())
 
 
 class PPO:

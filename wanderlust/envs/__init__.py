@@ -64,9 +64,10 @@ def make(
     options, else gymnasium. ``render=True`` forces the gymnasium backend (envpool does not render
     here) and makes ``render()`` return one RGB frame per env. ``options`` are per family:
     MiniGrid ``full_obs``; Atari ``screen_size``, ``reward_clip``, ``max_episode_steps``; Procgen
-    ``num_levels``, ``start_level``; Ballet ``cell_size``, ``max_steps``; grid worlds and PinPad:
-    see docs/environments.md. Procgen runs on envpool only (no gymnasium version); Ballet, the grid
-    worlds and PinPad on gymnasium only.
+    ``num_levels``, ``start_level``; Ballet ``cell_size``, ``max_steps``; Crafter ``length``,
+    ``area``, ``size``, ``reward``; grid worlds and PinPad: see docs/environments.md. Procgen runs
+    on envpool only (no gymnasium version); Ballet, the grid worlds, PinPad and Crafter on
+    gymnasium only.
     """
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")

@@ -1,9 +1,9 @@
 """Which family runs an environment id, and what a family must provide.
 
 An id belongs to exactly one family module (``minigrid.py``, ``atari.py``, ``procgen.py``,
-``ballet.py``, ``gridworld.py``, ``pinpad.py``); the module knows how to build one gymnasium env
-for the id (or why it cannot), how envpool runs it (if it can), which rooms it reports and how its
-training reward is clipped. ``make`` in ``__init__.py`` only composes these.
+``ballet.py``, ``gridworld.py``, ``pinpad.py``, ``crafter.py``); the module knows how to build one
+gymnasium env for the id (or why it cannot), how envpool runs it (if it can), which rooms it
+reports and how its training reward is clipped. ``make`` in ``__init__.py`` only composes these.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from . import atari, ballet, gridworld, minigrid, procgen
-from . import pinpad
+from . import crafter, pinpad
 from .vector import RoomReader, envpool_installed, envpool_task_ids
 
 __all__ = [
@@ -73,6 +73,7 @@ FAMILIES: dict[str, Family] = {
     ballet.NAME: ballet,  # type: ignore[dict-item]
     gridworld.NAME: gridworld,  # type: ignore[dict-item]
     pinpad.NAME: pinpad,  # type: ignore[dict-item]
+    crafter.NAME: crafter,  # type: ignore[dict-item]
 }
 
 ENVPOOL_ONLY_FAMILIES = frozenset({procgen.NAME})
@@ -115,8 +116,8 @@ def family_of(env_id: str) -> Family:
 
 
 def env_family(env_id: str) -> str:
-    """The family name of an id ("minigrid", "atari", "procgen", "ballet", "gridworld" or "pinpad"), validating it without building
-    the env."""
+    """The family name of an id ("minigrid", "atari", "procgen", "ballet", "gridworld", "pinpad" or
+    "crafter"), validating it without building the env."""
     return family_of(env_id).NAME
 
 

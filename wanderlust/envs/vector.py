@@ -267,9 +267,9 @@ class EpisodeStatistics(VectorWrapper):
 class VecEnv(VectorWrapper):
     """What ``wanderlust.envs.make`` returns: a gymnasium vector env that says what it runs.
 
-    Attributes ``env_id``, ``family`` ("minigrid", "atari", "procgen", "ballet", "gridworld" or
-    "pinpad") and ``backend`` ("gymnasium" or "envpool", the one actually chosen) let logs and
-    checkpoints record the exact environment.
+    Attributes ``env_id``, ``family`` ("minigrid", "atari", "procgen", "ballet", "gridworld",
+    "pinpad" or "crafter") and ``backend`` ("gymnasium" or "envpool", the one actually chosen) let
+    logs and checkpoints record the exact environment.
     """
 
     def __init__(self, env: VectorEnv, *, env_id: str, family: str, backend: str) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from wanderlust import envs
+from wanderlust.envs import crafter
 from wanderlust.agents.dreamer.agent import FAMILIES as DREAMER_FAMILIES, Dreamer
 from wanderlust.agents.ppo import PPO, resolve_network
 from wanderlust.agents.qlearning import QLearning
@@ -190,6 +191,11 @@ def _run(config: Config, run_dir: Path, state: dict | None) -> None:
     from wanderlust.run.plot import plot_rooms, plot_run
 
     plot_run(run_dir, run_dir / "curves.png")
+    if envs.env_family(config.env.id) == "crafter":
+        try:
+            log.info("Crafter score over the run's episodes: %.2f %%", crafter.score_from_metrics(run_dir))
+        except ValueError as error:  # no episode has finished yet
+            log.info("no Crafter score yet: %s", error)
     if agent.rooms.thumbnails:
         path = plot_rooms(run_dir, agent.rooms.thumbnails, agent.rooms.found_at, run_dir / "rooms.png")
         log.info("rooms discovered: %d, drawn in %s", len(agent.rooms.thumbnails), path)
@@ -203,6 +209,9 @@ def _loop(config: Config, run_dir: Path, agent: PPO | QLearning | Dreamer, logge
     iterations = 0
     start_time, start_frames = time.perf_counter(), agent.frames
     tracks_rooms = agent.reports_rooms
+    # Crafter: one success-rate column per achievement on every row (the logger fixes its columns
+    # from the first row, whose episodes may not have ended yet).
+    achievements = crafter.ACHIEVEMENT_KEYS if envs.env_family(config.env.id) == "crafter" else ()
     while agent.frames < config.frames:
         result = agent.iterate()
         iterations += 1
@@ -224,6 +233,7 @@ def _loop(config: Config, run_dir: Path, agent: PPO | QLearning | Dreamer, logge
         if tracks_rooms:
             row["rooms"] = len(agent.rooms_seen)
             row["episode_rooms"] = _mean(episodes["episode_rooms"])
+        row.update({key: _mean(episodes[key]) for key in achievements})
         row.update({key: value / iterations for key, value in sums.items()})
         logger.write(row)
         progress.update(row)

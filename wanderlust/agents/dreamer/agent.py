@@ -44,7 +44,7 @@ from wanderlust.agents.ppo import RoomLog, record_step
 from wanderlust.nets.policy import PolicyOutput
 
 WORLD_MODELS = ("flat", "thick")
-FAMILIES = ("pinpad", "minigrid", "gridworld")
+FAMILIES = ("pinpad", "crafter", "minigrid", "gridworld")
 """Environment families whose observations `ObservationCodec` reads."""
 
 
@@ -94,7 +94,7 @@ class DreamerConfig:
 
 class ObservationCodec:
     """How an environment's observations enter the world model: images (H × W × 3 uint8, square,
-    64 × 64 for the default convs) as "image"; MiniGrid's 7 × 7 × 3 symbolic view one-hot encoded
+    64 × 64 for the default convs: PinPad, Crafter) as "image"; MiniGrid's 7 × 7 × 3 symbolic view one-hot encoded
     per cell (object, colour, state) as a binary "vector"; other small uint8 arrays (the grid
     worlds' binary window) flattened as "vector". Vectors are stored as uint8 in replay."""
 
@@ -117,7 +117,7 @@ class ObservationCodec:
             self.stored = (int(np.prod(self.shape)),)
         else:
             raise ValueError(f"the Dreamer agent does not read {family} observations {self.shape} yet; "
-                             "it takes images (pinpad), MiniGrid's symbolic view and the grid worlds")
+                             "it takes images (pinpad, crafter), MiniGrid's symbolic view and the grid worlds")
 
     def fields(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
         return {self.kind: (self.stored, torch.uint8)}

@@ -35,7 +35,7 @@ class SequenceReplay:
 
     Memory: (capacity rounded down to a multiple of N) × bytes per step; a 64×64×3 uint8 image plus
     the default fields is 12,288 + 8 + 4 + 1 + 1 = 12,302 bytes, so capacity 1e6 (official
-    `replay_size: 1e6`) is 12.3 GB and 1e5 is 1.23 GB. `state_dict` carries the full arrays, so a
+    `replay_size: 1e6`) is 12.3 GB and 1e5 is 1.23 GB. `state_dict` carries the stored steps, so a
     checkpoint with replay is that large."""
 
     def __init__(self, capacity: int, num_envs: int,
@@ -95,10 +95,12 @@ class SequenceReplay:
         return out
 
     def state_dict(self) -> dict[str, object]:
-        """Everything needed to resume: the arrays (large, see the class docstring), the write count
-        and the sampler's generator state. Loads with `torch.load(weights_only=True)`."""
+        """Everything needed to resume: the stored part of the arrays (up to the capacity, see the
+        class docstring), the write count and the sampler's generator state. Loads with
+        `torch.load(weights_only=True)`."""
+        stored = self.stored_per_env  # the ring fills from slot 0, so the stored part is a prefix
         return {
-            "storage": {k: v.clone() for k, v in self.storage.items()},
+            "storage": {k: v[:, :stored].clone() for k, v in self.storage.items()},
             "steps_added": self.steps_added,
             "generator": self.generator.get_state(),
         }
@@ -108,9 +110,11 @@ class SequenceReplay:
         if set(storage) != set(self.storage):
             raise KeyError(f"fields differ: {sorted(storage)} vs {sorted(self.storage)}")
         for name, data in storage.items():
-            if data.shape != self.storage[name].shape or data.dtype != self.storage[name].dtype:
+            own = self.storage[name]
+            if data.shape[0] != own.shape[0] or data.shape[1] > own.shape[1] or data.shape[2:] != own.shape[2:] \
+                    or data.dtype != own.dtype:
                 raise ValueError(f"{name}: shape or dtype differs from this replay's")
-            self.storage[name].copy_(data)
+            own[:, :data.shape[1]].copy_(data)
         self.steps_added = int(state["steps_added"])
         self.generator.set_state(state["generator"])
 
