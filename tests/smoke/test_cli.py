@@ -344,6 +344,12 @@ def test_dreamer_trains_and_resumes(env, world_model, tmp_path, capsys):
         video = tmp_path / "dreamer.mp4"
         assert main(["eval", str(run_dir), "--episodes", "2", "--video", str(video)]) == 0
         assert "mean return" in capsys.readouterr().out and video.stat().st_size > 0
+        picture = tmp_path / "changes.png"
+        assert main(["analyze", "changes", str(run_dir), "--episodes", "1", "--out", str(picture)]) == 0
+        assert "context changes" in capsys.readouterr().out and picture.stat().st_size > 0
+    else:  # a flat world model has no context to show
+        assert main(["analyze", "changes", str(run_dir), "--episodes", "1"]) == 2
+        assert "--world-model thick" in capsys.readouterr().err
     assert main(["train", "--algo", "dreamer", "--bonus", "rnd", "--env", env, "--run-dir", str(tmp_path / "x")]) == 2
     assert "use --bonus none" in capsys.readouterr().err and not (tmp_path / "x").exists()
 

@@ -201,3 +201,49 @@ def test_heatmap_on_a_grid_world_covers_its_whole_map(tmp_path):
     assert data.visits.shape == walls.shape == (9, 9) and data.occupied.all()
     assert data.steps == data.visits.sum() > 0 and not (data.visits[walls] > 0).any()
     assert data.map_image.shape == (9 * analyze.TILE, 9 * analyze.TILE, 3)
+
+
+def test_change_alignment_counts_changes_near_events():
+    report = analyze.ChangeReport(
+        changes=[np.array([3, 10, 20]), np.array([5])], events=[np.array([4, 30]), np.array([])],
+        lengths=[40, 9], window=1, frames=[])
+    assert report.changes_per_episode == 2.0 and report.events_per_episode == 1.0
+    assert report.precision == pytest.approx(1 / 4)  # only step 3 is within 1 of an event (4)
+    assert report.recall == pytest.approx(1 / 2)  # event 4 has a change at 3; event 30 none
+    wide = analyze.ChangeReport(report.changes, report.events, report.lengths, window=10, frames=[])
+    assert wide.precision == pytest.approx(3 / 4) and wide.recall == pytest.approx(2 / 2)
+
+
+def test_minigrid_events_are_key_and_door_changes():
+    from types import SimpleNamespace
+
+    import gymnasium as gym
+    from minigrid.core.world_object import Key
+
+    from wanderlust.run.replay import EventDetector
+
+    env = gym.make("MiniGrid-DoorKey-5x5-v0")
+    env.reset(seed=0)
+    base = env.unwrapped
+    run = SimpleNamespace(config=SimpleNamespace(env=SimpleNamespace(id="MiniGrid-DoorKey-5x5-v0")), base_env=base)
+    detector = EventDetector(run)
+    assert detector.step({}) is False  # the first state
+    assert detector.step({}) is False  # nothing changed
+    base.carrying = Key("yellow")
+    assert detector.step({}) is True and detector.step({}) is False
+    door = next(cell for cell in base.grid.grid if cell is not None and cell.type == "door")
+    door.is_locked, door.is_open = False, True
+    assert detector.step({}) is True
+    assert detector.step({"event": np.array([True])}) is True  # PinPad reports its own
+
+
+def test_context_changes_mark_video_frames():
+    from wanderlust.run.evaluate import CHANGE_COLOUR, overlay_episode
+    from wanderlust.run.replay import Episode
+
+    frame = np.zeros((400, 400, 3), np.uint8)
+    episode = Episode(frames=[frame] * 3, values_ext=[0.0] * 3, values_int=[0.0] * 3, actions=[0, 0],
+                      context_changes=[False, True, False])
+    frames = list(overlay_episode(episode))
+    assert (frames[1][0, 0] == CHANGE_COLOUR).all() and (frames[1][200, 2] == CHANGE_COLOUR).all()
+    assert not (frames[0][0, 0] == CHANGE_COLOUR).all() and not (frames[2][0, 0] == CHANGE_COLOUR).all()

@@ -26,6 +26,7 @@ class PolicyOutput(NamedTuple):
     value_ext: torch.Tensor  # [B]
     value_int: torch.Tensor  # [B]
     state: CoreState | None
+    context_change: torch.Tensor | None = None  # [B] bool: THICK's context changed into this state
 
 
 class SeedHeads(nn.Module):

@@ -178,7 +178,91 @@ def draw_feature_map(data: FeatureMap, out: Path, title: str) -> Path:
     return save_figure(fig, out)
 
 
+@dataclass
+class ChangeReport:
+    """THICK's context changes against the environment's events over replayed episodes."""
+
+    changes: list[np.ndarray]  # per episode: steps (state indices) where the context changed
+    events: list[np.ndarray]  # per episode: steps where an event happened
+    lengths: list[int]
+    window: int
+    frames: list[np.ndarray]  # the first episode's frames (empty if not recorded)
+
+    @property
+    def changes_per_episode(self) -> float:
+        return float(np.mean([len(c) for c in self.changes]))
+
+    @property
+    def events_per_episode(self) -> float:
+        return float(np.mean([len(e) for e in self.events]))
+
+    @property
+    def precision(self) -> float:
+        """Of all context changes, the fraction within `window` steps of an event (nan: no change)."""
+        return _near_fraction(self.changes, self.events, self.window)
+
+    @property
+    def recall(self) -> float:
+        """Of all events, the fraction within `window` steps of a context change (nan: no event)."""
+        return _near_fraction(self.events, self.changes, self.window)
+
+
+def _near_fraction(points: list[np.ndarray], targets: list[np.ndarray], window: int) -> float:
+    near = total = 0
+    for mine, theirs in zip(points, targets):
+        total += len(mine)
+        if len(mine) and len(theirs):
+            near += int((np.abs(mine[:, None] - theirs[None, :]).min(1) <= window).sum())
+    return near / total if total else float("nan")
+
+
+def context_changes(run: LoadedRun, episodes: int = 5, window: int = 1, seed: int = 12345) -> ChangeReport:
+    """Replays `episodes` episodes of a THICK run (`--world-model thick`) and lines the steps where
+    its C-RSSM's context changed (a gate opened into the state) up with the environment's events
+    (`replay.EventDetector`: PinPad pads, MiniGrid keys and doors)."""
+    if run.config.algo != "dreamer" or run.config.dreamer.world_model != "thick":
+        raise ValueError(f"{run.run_dir} has no context to show: context changes need a --world-model thick run")
+    changes, events, lengths, frames = [], [], [], []
+    for index, episode in enumerate(play_episodes(run, episodes, seed=seed, record_frames=True, score=False)):
+        # State 0 is the reset state: its context starts from 0, which is not a change to count.
+        changes.append(np.flatnonzero(episode.context_changes[1:]) + 1)
+        events.append(np.flatnonzero(episode.events[1:]) + 1)
+        lengths.append(episode.length)
+        if index == 0:
+            frames = episode.frames
+    return ChangeReport(changes, events, lengths, window, frames)
+
+
+def draw_changes(report: ChangeReport, out: Path, title: str, shown: int = 8) -> Path:
+    """The first episode's timeline (events and context changes over its steps) above the frames at
+    its first `shown` context changes."""
+    changes, events = report.changes[0], report.events[0]
+    picked = changes[:shown]
+    fig = pyplot().figure(figsize=(max(8.0, 1.4 * len(picked)), 4.2))
+    grid = fig.add_gridspec(2, max(1, len(picked)), height_ratios=(1, 1.6))
+    axis = fig.add_subplot(grid[0, :])
+    axis.vlines(events, 0.55, 1.0, color="C1", label=f"events ({len(events)})")
+    axis.vlines(changes, 0.0, 0.45, color="C0", label=f"context changes ({len(changes)})")
+    axis.set_xlim(0, max(report.lengths[0], 1))
+    axis.set_ylim(0, 1)
+    axis.set_yticks([])
+    axis.set_xlabel("step of the first replayed episode")
+    axis.legend(fontsize=8, loc="upper right", ncol=2)
+    axis.set_title(f"{title}\n{report.changes_per_episode:.1f} changes and {report.events_per_episode:.1f} events per episode; "
+                   f"changes within ±{report.window} of an event: {report.precision:.0%}, events with a change: "
+                   f"{report.recall:.0%} ({len(report.changes)} episodes)", fontsize=9)
+    for index, step in enumerate(picked):
+        image_axis = fig.add_subplot(grid[1, index])
+        if report.frames:
+            image_axis.imshow(report.frames[step])
+        image_axis.set_title(f"step {step}" + (" · event" if np.abs(events - step).min(initial=99) <= report.window else ""), fontsize=8)
+        image_axis.axis("off")
+    fig.tight_layout()
+    return save_figure(fig, out)
+
+
 def describe(run: LoadedRun) -> str:
-    """The picture title: which run, bonus and checkpoint."""
+    """The picture title: which run, learner or bonus, and checkpoint."""
     config = run.config
-    return f"{config.env.id}, bonus {config.bonus}, seed {config.seed}, policy at {run.frames / 1e6:.2f}M frames"
+    learner = f"bonus {config.bonus}" if config.algo == "ppo" else f"{config.algo} {config.dreamer.world_model}"
+    return f"{config.env.id}, {learner}, seed {config.seed}, policy at {run.frames / 1e6:.2f}M frames"

@@ -82,14 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="a metrics.csv column (default: episode_return, and rooms beside it when every run logged rooms)",
     )
 
-    analyze = sub.add_parser("analyze", help="pictures of a trained run: visitation and bonus heatmaps, feature maps")
+    analyze = sub.add_parser("analyze", help="pictures of a trained run: visitation and bonus heatmaps, feature maps, THICK's context changes")
     pictures = analyze.add_subparsers(dest="picture", required=True, parser_class=_Parser)
     heatmap = pictures.add_parser("heatmap", help="state visits and mean bonus per cell on one fixed layout (grid envs)")
     heatmap.add_argument("--layout-seed", type=int, default=0, help="reset seed of the layout every episode replays")
     features = pictures.add_parser("features", help="t-SNE or PCA of the bonus's feature space, coloured by room")
     features.add_argument("--method", choices=["tsne", "pca"], default="tsne")
     features.add_argument("--max-points", type=positive_int, default=2000)
-    for picture, episodes in ((heatmap, 20), (features, 10)):
+    changes = pictures.add_parser("changes", help="THICK's context changes against the env's events (--world-model thick runs)")
+    changes.add_argument("--window", type=int, default=1, help="steps between a change and an event that still count as aligned")
+    for picture, episodes in ((heatmap, 20), (features, 10), (changes, 5)):
         picture.add_argument("run_dir", type=Path)
         picture.add_argument("--out", type=Path, metavar="FILE.png", help="default RUN_DIR/<picture>.png")
         picture.add_argument("--episodes", type=positive_int, default=episodes)
@@ -155,6 +157,11 @@ def run(args: argparse.Namespace) -> int:
                 data = analyze.heatmap(run, args.episodes, args.layout_seed, args.seed)
                 analyze.draw_heatmap(data, out, analyze.describe(run))
                 print(f"{data.steps} steps over {data.episodes} episodes, {int((data.visits > 0).sum())} cells visited")
+            elif args.picture == "changes":
+                report = analyze.context_changes(run, args.episodes, args.window, args.seed)
+                analyze.draw_changes(report, out, analyze.describe(run))
+                print(f"{report.changes_per_episode:.2f} context changes and {report.events_per_episode:.2f} events per episode; "
+                      f"aligned within ±{args.window} steps: {report.precision:.0%} of changes, {report.recall:.0%} of events")
             else:
                 data = analyze.feature_map(run, args.episodes, args.method, args.max_points, args.seed)
                 analyze.draw_feature_map(data, out, analyze.describe(run))

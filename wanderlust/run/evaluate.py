@@ -64,7 +64,8 @@ MIN_VIDEO_HEIGHT = 300
 
 def overlay_episode(episode: Episode) -> Iterator[np.ndarray]:
     """The episode's frames, each with a panel of three bars on its right: the bonus earned by the
-    step into the frame (none on the first), V_ext and V_int of the frame's state."""
+    step into the frame (none on the first), V_ext and V_int of the frame's state. A frame into
+    which THICK's context changed has a yellow border."""
     bonus = [0.0, *episode.intrinsic] if episode.intrinsic else [0.0] * len(episode.frames)
     series = (bonus, episode.values_ext, episode.values_int)
     value_scale = _largest(episode.values_ext + episode.values_int)  # shared, so that the values compare
@@ -73,7 +74,19 @@ def overlay_episode(episode: Episode) -> Iterator[np.ndarray]:
         values = [values[t] for values in series]
         scale = max(1, MIN_VIDEO_HEIGHT // frame.shape[0])  # small frames (Ballet's 99 px) grow, pixels kept sharp
         frame = frame.repeat(scale, axis=0).repeat(scale, axis=1)
+        if t > 0 and t < len(episode.context_changes) and episode.context_changes[t]:
+            frame = mark_change(frame)
         yield np.concatenate([frame, bar_panel(frame.shape[0], values, scales)], axis=1)
+
+
+CHANGE_COLOUR = (255, 215, 0)
+
+
+def mark_change(frame: np.ndarray, width: int = 6) -> np.ndarray:
+    """The frame inside a yellow border: THICK's context changed into this state."""
+    marked = frame.copy()
+    marked[:width], marked[-width:], marked[:, :width], marked[:, -width:] = CHANGE_COLOUR, CHANGE_COLOUR, CHANGE_COLOUR, CHANGE_COLOUR
+    return marked
 
 
 def _largest(values: list[float]) -> float:

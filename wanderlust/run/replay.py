@@ -166,6 +166,8 @@ class Episode:
     positions: list[tuple[int, int]] = field(default_factory=list)  # T + 1 (grid envs: agent_pos)
     rooms: list[int] = field(default_factory=list)  # T + 1 (envs that report rooms)
     frames: list[np.ndarray] = field(default_factory=list)  # T + 1 RGB frames (if recorded)
+    context_changes: list[bool] = field(default_factory=list)  # T + 1 (THICK: a gate opened into state t)
+    events: list[bool] = field(default_factory=list)  # T + 1: an event happened on the step into state t
     episode_return: float = 0.0  # the env's own score (Atari: unclipped)
 
     @property
@@ -200,11 +202,13 @@ def play_episodes(
         if scorer is not None:
             scorer.start(obs[0])
         done = False
+        events = EventDetector(run)
         while True:
             with torch.inference_mode():
                 out = agent.policy(torch.as_tensor(np.asarray(obs), device=device), state, starts)
             state, starts = out.state, torch.zeros(1, dtype=torch.bool, device=device)
             _record_state(run, episode, obs[0], info, out, record_frames)
+            episode.events.append(events.step(info))
             if done:
                 break
             if greedy:
@@ -234,5 +238,35 @@ def _record_state(run: LoadedRun, episode: Episode, obs: np.ndarray, info: dict,
         episode.positions.append((int(x), int(y)))
     if "room" in info:
         episode.rooms.append(int(np.asarray(info["room"])[0]))
+    if out.context_change is not None:
+        episode.context_changes.append(bool(out.context_change[0]))
     if record_frames:
         episode.frames.append(np.asarray(run.env.render())[0])
+
+
+class EventDetector:
+    """Whether the step into each state was an *event*, the moments THICK's context changes should
+    line up with: PinPad's `event` (the agent stepped onto a pad); in MiniGrid, the agent's carried
+    object or a door's state changed (a key picked up or dropped, a door opened, closed or
+    unlocked). Other environments report no events. The first state of an episode is no event."""
+
+    def __init__(self, run: LoadedRun):
+        self.run = run
+        self.minigrid = run.config.env.id.startswith("MiniGrid")
+        self.last = None
+
+    def _minigrid_state(self) -> tuple:
+        base = self.run.base_env
+        carrying = None if base.carrying is None else (base.carrying.type, base.carrying.color)
+        doors = tuple((cell.is_open, cell.is_locked) for cell in base.grid.grid if cell is not None and cell.type == "door")
+        return carrying, doors
+
+    def step(self, info: dict) -> bool:
+        if "event" in info:
+            return bool(np.asarray(info["event"])[0])
+        if not self.minigrid:
+            return False
+        state = self._minigrid_state()
+        event = self.last is not None and state != self.last
+        self.last = state
+        return event

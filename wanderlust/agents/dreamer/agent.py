@@ -143,7 +143,8 @@ class ObservationCodec:
 class DreamerPolicy:
     """Acting with a world model and an actor, in the shape PPO's policy has for replay (`eval`,
     `analyze`): `initial_state`, a call on (observations, state, episode starts) that returns a
-    `PolicyOutput` (the actor's log-probabilities with unimix, the critic's value as `value_ext`),
+    `PolicyOutput` (the actor's log-probabilities with unimix, the critic's value as `value_ext`,
+    and with THICK's C-RSSM whether a context gate opened into the state),
     and `taken(state, actions)`, which records the chosen actions in the state, since the next
     step's prior reads a_{t−1}. The state is the world model's carry (posterior, previous action)."""
 
@@ -167,7 +168,8 @@ class DreamerPolicy:
         features = post.features()
         logits = self.behavior.actor_dist(features).logits.squeeze(-2)
         value = self.behavior.value(features)
-        return PolicyOutput(logits, value, torch.zeros_like(value), (post, prev_action))
+        change = (post.gate > 0).any(-1) if hasattr(post, "gate") else None
+        return PolicyOutput(logits, value, torch.zeros_like(value), (post, prev_action), change)
 
     def taken(self, state: tuple[RSSMState, torch.Tensor], actions: torch.Tensor) -> tuple[RSSMState, torch.Tensor]:
         """The state after `actions` [B] (indices) were taken."""
