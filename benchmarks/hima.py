@@ -1,6 +1,7 @@
 """HIMA benchmarks.
 
     python benchmarks/hima.py htm-speed [--steps 2000] [--repeats 5]
+    python benchmarks/hima.py agent-speed [--steps 1000] [--repeats 3]
 
 htm-speed: steps per second of the spatial pooler and the temporal memory at HIMA's sizes, learning
 on, median of `--repeats` runs, one thread. The pooler sees a 5×5 egocentric window with 4 binary
@@ -8,6 +9,10 @@ channels (100 bits, a quarter of them on) and has 1000 columns at density 0.02 (
 section 4). The temporal memory has 1000 columns × 16 cells and sees a stream made of 50 random
 20-column SDRs visited in a random walk, so that it keeps both learning new transitions and
 predicting known ones, as in a gridworld.
+
+agent-speed: environment steps per second of the assembled HIMA agent on
+wanderlust/GridWorld-FourRooms9x9-v0 (one env, from a fresh agent, `--steps` steps), median of
+`--repeats` seeds, with dreaming and empowerment on and off.
 """
 
 from __future__ import annotations
@@ -18,7 +23,15 @@ import time
 
 import numpy as np
 
-from wanderlust.agents.hima import SpatialPooler, SpatialPoolerConfig, TemporalMemory, TemporalMemoryConfig
+import wanderlust.envs as envs
+from wanderlust.agents.hima import (
+    HIMA,
+    HIMAConfig,
+    SpatialPooler,
+    SpatialPoolerConfig,
+    TemporalMemory,
+    TemporalMemoryConfig,
+)
 
 WINDOW_BITS = 5 * 5 * 4
 
@@ -71,6 +84,30 @@ def htm_speed(args: argparse.Namespace) -> None:
     print(f"temporal memory anomaly over the last tenth of the walk: {final_anomaly:.3f} (median)")
 
 
+def agent_steps_per_second(steps: int, seed: int, dreaming: bool, empowerment: bool) -> float:
+    env = envs.make("wanderlust/GridWorld-FourRooms9x9-v0", 1, seed)
+    config = HIMAConfig(steps_per_iteration=steps, dreaming=dreaming, empowerment=empowerment)
+    agent = HIMA(config, env, total_frames=steps, seed=seed)
+    start = time.perf_counter()
+    agent.iterate()
+    elapsed = time.perf_counter() - start
+    env.close()
+    return steps / elapsed
+
+
+def agent_speed(args: argparse.Namespace) -> None:
+    print(f"HIMA agent speed, FourRooms9x9, {args.steps} steps from scratch, median of {args.repeats} seeds (min-max)")
+    print()
+    print("| dreaming | empowerment | env steps/s |")
+    print("|---|---|---|")
+    for dreaming, empowerment in ((True, True), (False, True), (True, False), (False, False)):
+        rates = [agent_steps_per_second(args.steps, seed, dreaming, empowerment) for seed in range(args.repeats)]
+        print(
+            f"| {'on' if dreaming else 'off'} | {'on' if empowerment else 'off'} | "
+            f"{statistics.median(rates):.0f} ({min(rates):.0f}-{max(rates):.0f}) |"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     speed.add_argument("--steps", type=int, default=2000)
     speed.add_argument("--repeats", type=int, default=5)
     speed.set_defaults(run=htm_speed)
+    agent = commands.add_parser("agent-speed", help="env steps per second of the assembled HIMA agent")
+    agent.add_argument("--steps", type=int, default=1000)
+    agent.add_argument("--repeats", type=int, default=3)
+    agent.set_defaults(run=agent_speed)
     args = parser.parse_args(argv)
     args.run(args)
 

@@ -367,3 +367,26 @@ def test_crafter_logs_achievement_success_rates_and_a_score(tmp_path):
     ended = [row for row in table if row["episodes"] != "0"]
     assert ended and all(0.0 <= float(row[key]) <= 1.0 for row in ended for key in ACHIEVEMENT_KEYS)
     assert 0.0 <= score_from_metrics(run_dir) <= 100.0
+
+
+def test_hima_trains_with_its_switches_resumes_and_refuses_what_it_cannot_run(tmp_path, capsys):
+    import yaml
+
+    run_dir = tmp_path / "hima"
+    env = "wanderlust/GridWorld-FourRooms9x9-v0"
+    assert main(["train", "--algo", "hima", "--env", env, "--frames", "256", "--no-dreaming", "--no-empowerment",
+                 "--run-dir", str(run_dir)]) == 0
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["env"]["num_envs"] == 1 and config["bonus"] == "none"
+    assert config["hima"]["dreaming"] is False and config["hima"]["empowerment"] is False
+    assert main(["train", "--resume", str(run_dir), "--frames", "384"]) == 0
+    table = rows(run_dir)
+    assert int(table[-1]["frames"]) >= 384 and all(float(row["intrinsic_reward"]) == 0 for row in table)
+    capsys.readouterr()
+    for args, message in (
+        (["--env", "MiniGrid-Empty-5x5-v0"], "5×5 window"),
+        (["--env", env, "--num-envs", "2"], "--num-envs 1"),
+        (["--env", env, "--set", "hima.hierarchy=true"], "not built yet"),
+    ):
+        assert main(["train", "--algo", "hima", *args, "--run-dir", str(tmp_path / "x")]) == 2
+        assert message in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -55,9 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", type=Path, help="where to write the run (default runs/ENV__BONUS__sSEED__TIME)")
     train.add_argument("--backend", choices=["auto", "envpool", "gymnasium"])
     train.add_argument("--device", help="auto, cpu or cuda")
-    train.add_argument("--algo", choices=["ppo", "qlearning", "dreamer"],
-                       help="the learner (default ppo; qlearning: tabular Q(λ), HIMA's baseline; dreamer: DreamerV3, see docs/dreamer.md)")
+    train.add_argument("--algo", choices=["ppo", "qlearning", "dreamer", "hima"],
+                       help="the learner (default ppo; qlearning: tabular Q(λ), HIMA's baseline; dreamer: DreamerV3, "
+                            "docs/dreamer.md; hima: docs/hima.md)")
     train.add_argument("--world-model", choices=["flat", "thick"], help="with --algo dreamer: DreamerV3's RSSM (flat) or THICK's C-RSSM")
+    train.add_argument("--no-dreaming", dest="dreaming", action="store_false", default=None, help="with --algo hima: never dream")
+    train.add_argument("--no-empowerment", dest="empowerment", action="store_false", default=None,
+                       help="with --algo hima: no empowerment reward (the extrinsic striatum alone)")
     train.add_argument("--memory", choices=["none", "hcam", "lstm", "window"], help="the policy's memory core (equal sizes; see docs/hcam.md)")
     train.add_argument("--track", choices=["wandb"], help="also log to Weights & Biases")
     train.add_argument(
@@ -125,13 +129,14 @@ def run(args: argparse.Namespace) -> int:
 
         if args.resume is not None:
             extra = [flag for flag in ("env", "bonus", "num_envs", "seed", "preset", "run_dir", "backend", "device", "track", "algo", "memory", "world_model") if getattr(args, flag)]
+            extra += [flag for flag in ("dreaming", "empowerment") if getattr(args, flag) is not None]
             if extra or args.overrides:
                 return _fail("--resume continues a run with its own config; only --frames may be given with it", 2)
         run_dir = train(
             env=args.env, bonus=args.bonus, frames=args.frames, num_envs=args.num_envs, seed=args.seed,
             preset=args.preset, run_dir=args.run_dir, backend=args.backend, device=args.device,
             track=args.track, overrides=args.overrides, resume=args.resume, algo=args.algo, memory=args.memory,
-            world_model=args.world_model,
+            world_model=args.world_model, dreaming=args.dreaming, empowerment=args.empowerment,
         )
         print(f"run directory: {run_dir}")
         print(f"curves: {run_dir / 'curves.png'}")

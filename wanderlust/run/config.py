@@ -19,6 +19,7 @@ import yaml
 
 from wanderlust.agents.dreamer.agent import WORLD_MODELS, DreamerConfig
 from wanderlust.agents.dreamer.nets import SIZES
+from wanderlust.agents.hima import HIMAConfig
 from wanderlust.agents.ppo import PPOConfig
 from wanderlust.agents.qlearning import QLearningConfig
 from wanderlust.intrinsic import BONUSES, bonus_config_class
@@ -67,13 +68,15 @@ class Config:
     """Settings of `algo: qlearning` (tabular Q(λ), HIMA's baseline)."""
     dreamer: DreamerConfig = field(default_factory=DreamerConfig)
     """Settings of `algo: dreamer` (DreamerV3, and THICK with `world_model: thick`)."""
+    hima: HIMAConfig = field(default_factory=HIMAConfig)
+    """Settings of `algo: hima` (the HIMA agent, docs/hima.md)."""
     intrinsic: typing.Any = None
     """The chosen bonus's own config dataclass (e.g. RNDConfig); None for bonus "none"."""
     log: LogConfig = field(default_factory=LogConfig)
 
 
-ALGOS = ("ppo", "qlearning", "dreamer")
-OWN_REWARD_ALGOS = ("qlearning", "dreamer")
+ALGOS = ("ppo", "qlearning", "dreamer", "hima")
+OWN_REWARD_ALGOS = ("qlearning", "dreamer", "hima")
 """Learners that take no intrinsic bonus: their bonus defaults to "none" and must stay so."""
 
 
@@ -217,6 +220,9 @@ def resolve(presets: list[str] | None = None, values: dict | None = None, overri
     algo = user_data.get("algo", preset_data.get("algo", Config.algo))
     if algo in OWN_REWARD_ALGOS and "bonus" not in user_data and "bonus" not in preset_data:
         user_data["bonus"] = "none"
+    given_envs = {**preset_data.get("env", {}), **user_data.get("env", {})}
+    if algo == "hima" and "num_envs" not in given_envs:
+        user_data = merge(user_data, {"env": {"num_envs": 1}})  # HIMA learns from one stream
     bonus = user_data.get("bonus", preset_data.get("bonus", Config.bonus))
     config_class = bonus_config_class(bonus) if bonus in BONUSES else None
     known = {f.name for f in dataclasses.fields(config_class)} if config_class else set()
@@ -268,6 +274,9 @@ def validate(config: Config) -> None:
          "dreamer.train_ratio and dreamer.steps_per_iteration must be positive"),
         (config.dreamer.replay_capacity >= config.dreamer.batch_length * config.env.num_envs,
          "dreamer.replay_capacity must hold batch_length steps of every environment"),
+        (config.algo != "hima" or config.env.num_envs == 1,
+         "algo hima learns online from one stream of experience: use --num-envs 1"),
+        (not config.hima.hierarchy, "hima.hierarchy: HIMA's level 2 (visual and option blocks) is not built yet"),
     ]
     for ok, message in checks:
         if not ok:

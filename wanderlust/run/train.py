@@ -17,6 +17,7 @@ import torch
 from wanderlust import envs
 from wanderlust.envs import crafter
 from wanderlust.agents.dreamer.agent import FAMILIES as DREAMER_FAMILIES, Dreamer
+from wanderlust.agents.hima import HIMA
 from wanderlust.agents.ppo import PPO, resolve_network
 from wanderlust.agents.qlearning import QLearning
 from wanderlust.intrinsic import BonusSpec, check_family, make_bonus
@@ -62,6 +63,8 @@ def build_agent(config: Config, device: torch.device, num_envs: int | None = Non
     )
     if config.algo == "qlearning":
         return env, QLearning(config.qlearning, env, config.frames, config.seed if seed is None else seed)
+    if config.algo == "hima":
+        return env, HIMA(config.hima, env, config.frames, config.seed if seed is None else seed)
     if config.algo == "dreamer":
         return env, Dreamer(config.dreamer, env, config.frames, device, config.seed if seed is None else seed)
     spec = BonusSpec(
@@ -118,6 +121,8 @@ def train(
     algo: str | None = None,
     memory: str | None = None,
     world_model: str | None = None,
+    dreaming: bool | None = None,
+    empowerment: bool | None = None,
 ) -> Path:
     """Trains an agent and returns its run directory.
 
@@ -140,6 +145,9 @@ def train(
             values["ppo"] = {"memory": {"kind": memory}}
         if world_model is not None:
             values["dreamer"] = {"world_model": world_model}
+        hima = {k: v for k, v in (("dreaming", dreaming), ("empowerment", empowerment)) if v is not None}
+        if hima:
+            values["hima"] = hima
         presets = [preset] if isinstance(preset, str) else list(preset or [])
         presets = [p for name in presets for p in name.split(",") if p]
         if isinstance(overrides, dict):
@@ -151,6 +159,8 @@ def train(
             if config.algo == "ppo":
                 resolve_network(config.ppo.network, family)
                 check_family(config.bonus, family)
+            if config.algo == "hima" and family != "gridworld":
+                raise ValueError(f"--algo hima reads the grid worlds' 5×5 window (wanderlust/GridWorld-*), not {family}")
             if config.algo == "dreamer" and family not in DREAMER_FAMILIES:
                 raise ValueError(f"--algo dreamer reads {', '.join(DREAMER_FAMILIES)} observations, not {family}")
         except ValueError as error:
@@ -201,7 +211,7 @@ def _run(config: Config, run_dir: Path, state: dict | None) -> None:
         log.info("rooms discovered: %d, drawn in %s", len(agent.rooms.thumbnails), path)
 
 
-def _loop(config: Config, run_dir: Path, agent: PPO | QLearning | Dreamer, logger: MetricsLogger, progress: Progress) -> None:
+def _loop(config: Config, run_dir: Path, agent: PPO | QLearning | Dreamer | HIMA, logger: MetricsLogger, progress: Progress) -> None:
     interval = config.log.interval
     checkpoint_every = interval * math.ceil(config.log.checkpoint_interval / interval)
     sums: dict[str, float] = defaultdict(float)

@@ -1,9 +1,11 @@
 """HIMA, the hierarchical intrinsically motivated agent (seed 000; SYSTEMS.md section 4).
 
 Its neocortex: an HTM spatial pooler and a temporal memory with basal, apical and feedback segments;
-its basal ganglia (action selection, TD learning) and empowerment (the intrinsic reward).
+its basal ganglia (action selection, TD learning), empowerment (the intrinsic reward), dreaming,
+and the assembled learner (`HIMA`, level 1).
 """
 
+from wanderlust.agents.hima.agent import HIMA, HIMAConfig
 from wanderlust.agents.hima.basal_ganglia import (
     BasalGanglia,
     BasalGangliaConfig,
@@ -11,6 +13,7 @@ from wanderlust.agents.hima.basal_ganglia import (
     DualBasalGangliaConfig,
     Striatum,
 )
+from wanderlust.agents.hima.dreaming import Dream, DreamingConfig, StateScalarModel, dream, dream_probability
 from wanderlust.agents.hima.empowerment import (
     TMEmpowerment,
     TMEmpowermentConfig,
@@ -21,6 +24,13 @@ from wanderlust.agents.hima.spatial_pooler import SpatialPooler, SpatialPoolerCo
 from wanderlust.agents.hima.temporal_memory import TemporalMemory, TemporalMemoryConfig, TemporalMemoryState
 
 __all__ = [
+    "HIMA",
+    "HIMAConfig",
+    "Dream",
+    "DreamingConfig",
+    "StateScalarModel",
+    "dream",
+    "dream_probability",
     "BasalGanglia",
     "BasalGangliaConfig",
     "DualBasalGanglia",

@@ -217,6 +217,14 @@ class _Pathway:
         self.probabilities = epsilon / activity.size + (1.0 - epsilon) * _softmax(self.config.softmax_beta * activity)
         return int(self.rng.choice(activity.size, p=self.probabilities))
 
+    def state_dict(self) -> dict:
+        return {"stimulus_counts": self.stimulus_counts.copy(), "steps": self.steps, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stimulus_counts = np.asarray(state["stimulus_counts"], dtype=np.float64).copy()
+        self.steps = int(state["steps"])
+        self.rng.bit_generator.state = state["rng"]
+
     def reset(self) -> None:
         self.inhibition_probabilities = np.zeros(self.config.response_size)
         self.response_activity = np.empty(0)
@@ -353,6 +361,29 @@ class DualBasalGanglia(_Selection):
         else:
             self.priority_extrinsic = min(self.priority_extrinsic * self.config.priority_increase, 1.0)
         return self.td_error
+
+    def state_dict(self) -> dict:
+        """The striata's weights, the STN's counts, the priority and the rng (NumPy arrays and plain
+        values)."""
+        return {
+            "extrinsic_d1": self.extrinsic.d1.copy(),
+            "extrinsic_d2": self.extrinsic.d2.copy(),
+            "intrinsic_d1": self.intrinsic.d1.copy(),
+            "intrinsic_d2": self.intrinsic.d2.copy(),
+            "priority_extrinsic": self.priority_extrinsic,
+            "pathway": self._pathway.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, striatum in (("extrinsic", self.extrinsic), ("intrinsic", self.intrinsic)):
+            for weights in ("d1", "d2"):
+                saved = np.asarray(state[f"{name}_{weights}"], dtype=np.float64)
+                if saved.shape != getattr(striatum, weights).shape:
+                    raise ValueError(f"saved {name} {weights} {saved.shape} does not fit {getattr(striatum, weights).shape}")
+                setattr(striatum, weights, saved.copy())
+        self.priority_extrinsic = float(state["priority_extrinsic"])
+        self._pathway.load_state_dict(state["pathway"])
+        self.reset()
 
     def reset(self) -> None:
         """End of an episode: forget the last choice's diagnostics (weights, STN, priorities stay)."""

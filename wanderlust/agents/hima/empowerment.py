@@ -157,6 +157,12 @@ class TMEmpowerment:
             seed=config.seed,
         ))
 
+    def state_dict(self) -> dict:
+        return self.memory.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.memory.load_state_dict(state)
+
     def _state(self, state) -> np.ndarray:
         state = np.unique(np.asarray(state, dtype=np.int64))
         if state.size and (state[0] < 0 or state[-1] >= self.config.state_size):
@@ -176,7 +182,7 @@ class TMEmpowerment:
         that were not predicted before learning). `action` is ignored when action_bits == 0."""
         self.memory.reset()
         self.memory.depolarize(basal_input=self._context(self._state(state), action))
-        self.memory.compute(self._state(next_state), learn=True)
+        self.memory.activate(self._state(next_state), learn=True)
         anomaly = self.memory.anomaly
         self.memory.reset()
         return anomaly

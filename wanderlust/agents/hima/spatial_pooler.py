@@ -102,6 +102,29 @@ class SpatialPooler:
         self.overlaps = np.zeros(columns, dtype=np.int64)
         """The raw overlaps of the last `compute` (connected active inputs per column)."""
 
+    def state_dict(self) -> dict:
+        """Everything learning or initialisation set, as NumPy arrays and plain values."""
+        return {
+            "potential": self.potential.copy(),
+            "permanences": self.permanences.copy(),
+            "tie_breaker": self._tie_breaker.copy(),
+            "active_duty_cycles": self.active_duty_cycles.copy(),
+            "overlap_duty_cycles": self.overlap_duty_cycles.copy(),
+            "boost_factors": self.boost_factors.copy(),
+            "iteration": self.iteration,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["permanences"].shape != self.permanences.shape:
+            raise ValueError(f"saved permanences {state['permanences'].shape} do not fit {self.permanences.shape}")
+        self.potential = np.asarray(state["potential"], dtype=bool).copy()
+        self.permanences = np.asarray(state["permanences"], dtype=np.float32).copy()
+        self._tie_breaker = np.asarray(state["tie_breaker"], dtype=np.float64).copy()
+        self.active_duty_cycles = np.asarray(state["active_duty_cycles"], dtype=np.float64).copy()
+        self.overlap_duty_cycles = np.asarray(state["overlap_duty_cycles"], dtype=np.float64).copy()
+        self.boost_factors = np.asarray(state["boost_factors"], dtype=np.float64).copy()
+        self.iteration = int(state["iteration"])
+
     @property
     def connected(self) -> np.ndarray:
         """[columns, inputs] bool: the potential synapses that are connected now."""

@@ -140,6 +140,32 @@ class DendriteSegments:
         self.presynaptic, self.permanence = presynaptic, permanence
         self.synapse_count, self.cell, self.last_used = synapse_count, cell, last_used
 
+    def state_dict(self) -> dict:
+        """The segments and synapses in use, as NumPy arrays."""
+        n = self.size
+        return {
+            "presynaptic": self.presynaptic[:n].copy(),
+            "permanence": self.permanence[:n].copy(),
+            "synapse_count": self.synapse_count[:n].copy(),
+            "cell": self.cell[:n].copy(),
+            "last_used": self.last_used[:n].copy(),
+            "segments_per_cell": self.segments_per_cell.copy(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        n = len(state["cell"])
+        if state["presynaptic"].shape[1:] != (self.max_synapses,) or len(state["segments_per_cell"]) != self.num_cells:
+            raise ValueError("the saved segments do not fit this memory's sizes")
+        self.size = 0
+        self._allocate(max(_INITIAL_SEGMENT_CAPACITY, n))
+        self.size = n
+        self.presynaptic[:n] = state["presynaptic"]
+        self.permanence[:n] = state["permanence"]
+        self.synapse_count[:n] = state["synapse_count"]
+        self.cell[:n] = state["cell"]
+        self.last_used[:n] = state["last_used"]
+        self.segments_per_cell[:] = state["segments_per_cell"]
+
     def padded_mask(self, active_bits: np.ndarray) -> np.ndarray:
         """A bool mask over the input plus the always-inactive sentinel bit of empty slots."""
         mask = np.zeros(self.input_size + 1, dtype=bool)
@@ -247,6 +273,7 @@ class TemporalMemoryState:
     anomaly: float
     dendrites: dict[str, _DendriteActivity]
     rng_state: dict
+    iteration: int = 0
 
 
 class TemporalMemory:
@@ -301,6 +328,7 @@ class TemporalMemory:
             anomaly=self._anomaly,
             dendrites={kind: activity.copy() for kind, activity in self._dendrites.items()},
             rng_state=self.rng.bit_generator.state,
+            iteration=self.iteration,
         )
 
     def restore_state(self, state: TemporalMemoryState) -> None:
@@ -313,6 +341,25 @@ class TemporalMemory:
         self._anomaly = state.anomaly
         self._dendrites = {kind: activity.copy() for kind, activity in state.dendrites.items()}
         self.rng.bit_generator.state = state.rng_state
+        self.iteration = state.iteration
+
+    def state_dict(self) -> dict:
+        """What learning changed: the segments of each kind, the step counter and the rng (NumPy
+        arrays and plain values). The activity state is not included; `load_state_dict` resets it."""
+        return {
+            "iteration": self.iteration,
+            "rng": self.rng.bit_generator.state,
+            "segments": {kind: store.state_dict() for kind, store in self.segments.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if set(state["segments"]) != set(self.segments):
+            raise ValueError(f"saved segment kinds {sorted(state['segments'])} differ from {sorted(self.segments)}")
+        for kind, store in self.segments.items():
+            store.load_state_dict(state["segments"][kind])
+        self.iteration = int(state["iteration"])
+        self.rng.bit_generator.state = state["rng"]
+        self.reset()
 
     @property
     def active_cells(self) -> np.ndarray:
@@ -342,6 +389,15 @@ class TemporalMemory:
         return np.unique(self.segments["feedback"].cell[self._dendrites["feedback"].active_segments])
 
     @property
+    def apical_predictive_cells(self) -> np.ndarray:
+        """Sorted predicted cells that also have an active apical segment: the prediction that the
+        apical input (HIMA: the chosen action) supports, without the columns it does not reach."""
+        if "apical" not in self.segments:
+            return np.empty(0, dtype=np.int64)
+        apical = self.segments["apical"].cell[self._dendrites["apical"].active_segments]
+        return np.intersect1d(self._predictive_cells, apical)
+
+    @property
     def anomaly(self) -> float:
         """Fraction of the last step's active columns that were not predicted (0 with none active)."""
         return self._anomaly
@@ -359,10 +415,18 @@ class TemporalMemory:
         """Activate `active_columns` against the current prediction, learn, then predict the next
         step from this step's context. Inputs are sorted or unsorted index arrays. Returns the
         active cells."""
+        self.activate(active_columns, learn)
+        self.depolarize(basal_input, apical_input, feedback_input)
+        return self._active_cells
+
+    def activate(self, active_columns: np.ndarray, learn: bool = True) -> np.ndarray:
+        """The first half of `compute`: activate `active_columns` against the current prediction
+        and learn, without predicting the next step. Call `depolarize` before the next `activate`
+        (HIMA does so once it has chosen the action that its apical input encodes). Returns the
+        active cells."""
         active_columns = np.unique(np.asarray(active_columns, dtype=np.int64))
         self.iteration += 1
         self._activate(active_columns, learn)
-        self.depolarize(basal_input, apical_input, feedback_input)
         return self._active_cells
 
     def depolarize(

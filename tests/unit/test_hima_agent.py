@@ -1,0 +1,255 @@
+"""The assembled HIMA agent (wanderlust/agents/hima/agent.py) and its dreaming (dreaming.py)."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+import wanderlust.envs as envs
+from wanderlust.agents.hima import (
+    HIMA,
+    DreamingConfig,
+    DualBasalGangliaConfig,
+    HIMAConfig,
+    StateScalarModel,
+    dream,
+    dream_probability,
+)
+from wanderlust.envs.gridworld import GridWorldEnv
+from wanderlust.envs.vector import EpisodeStatistics, GymnasiumBackend
+
+FOUR_ROOMS = "wanderlust/GridWorld-FourRooms9x9-v0"
+METRICS = ("anomaly", "intrinsic_reward", "empowerment", "extrinsic_priority", "td_error", "dreams", "dream_length")
+
+
+def four_rooms_agent(seed=0, max_steps=20, **config):
+    env = envs.make(FOUR_ROOMS, 1, seed, max_steps=max_steps)
+    return HIMA(HIMAConfig(**config), env, total_frames=10_000, seed=seed)
+
+
+# ------------------------------------------------------------------ the learner interface
+
+
+def test_iterate_counts_frames_and_reports_episodes_and_metrics():
+    agent = four_rooms_agent(steps_per_iteration=64)
+    assert agent.warmup() == 0
+    results = [agent.iterate() for _ in range(2)]
+    assert agent.frames == 128 and agent.iteration == 2
+    lengths = results[0]["episodes"]["episode_length"] + results[1]["episodes"]["episode_length"]
+    # 20-step episodes (or shorter, at the goal), each followed by the auto-reset step.
+    assert len(lengths) >= 128 // 21
+    assert all(1 <= length <= 20 for length in lengths)
+    assert sum(lengths) + len(lengths) >= 128 - 21
+    for result in results:
+        assert len(result["episodes"]["episode_return"]) == len(result["episodes"]["episode_length"])
+        assert set(METRICS) <= set(result["metrics"])
+        assert all(type(value) is float for value in result["metrics"].values())
+    assert agent.reports_rooms and agent.rooms_seen
+
+
+def test_one_env_only_and_no_hierarchy_yet():
+    with pytest.raises(ValueError, match="num_envs=1"):
+        HIMA(HIMAConfig(), envs.make(FOUR_ROOMS, 2, 0), total_frames=100)
+    with pytest.raises(ValueError, match="not built yet"):
+        HIMAConfig(hierarchy=True)
+
+
+def _assert_same(a, b, path="state"):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            _assert_same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), path
+    else:
+        assert a == b, path
+
+
+def test_state_dict_round_trips_through_torch_load_and_continues_identically():
+    agent = four_rooms_agent(steps_per_iteration=128, max_steps=200)
+    agent.iterate()
+    buffer = io.BytesIO()
+    torch.save(agent.state_dict(), buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+
+    twin = four_rooms_agent(steps_per_iteration=128, max_steps=200, seed=0)
+    twin.load_state_dict(saved)
+    _assert_same(twin.state_dict(), saved)
+    assert twin.memory.segments["basal"].size > 0 and np.abs(twin.basal_ganglia.extrinsic.d1).sum() > 0
+
+    # Both restart from the same checkpoint: the same actions, episodes and learned arrays follow.
+    agent.load_state_dict(saved)
+    first, second = agent.iterate(), twin.iterate()
+    assert first["metrics"]["dreams"] > 0  # so the agent's own rng mattered too
+    assert first == second
+    _assert_same(agent.state_dict(), twin.state_dict())
+
+
+def test_empowerment_off_gives_zero_intrinsic_reward():
+    agent = four_rooms_agent(steps_per_iteration=96, empowerment=False)
+    metrics = agent.iterate()["metrics"]
+    assert metrics["intrinsic_reward"] == 0.0 and metrics["empowerment"] == 0.0
+    assert not agent.basal_ganglia.intrinsic.d1.any() and not agent.basal_ganglia.intrinsic.d2.any()
+    assert agent.empowerment.memory.segments["basal"].size == 0
+    # ...while on, the same run has a positive intrinsic reward.
+    metrics = four_rooms_agent(steps_per_iteration=256, max_steps=200).iterate()["metrics"]
+    assert metrics["intrinsic_reward"] > 0.0 and metrics["empowerment"] > 0.0
+
+
+# ------------------------------------------------------------------ dreaming
+
+
+def test_dream_probability_thresholds_and_formula():
+    config = DreamingConfig()
+    # Inside the gate the formula exceeds the cap, so the probability is the cap.
+    assert dream_probability(0.2, 0.0, config) == pytest.approx(0.12)
+    assert dream_probability(-0.005, 0.399, config) == pytest.approx(0.12)
+    assert dream_probability(0.2001, 0.0, config) == 0.0  # reward above 0.2
+    assert dream_probability(0.0, 0.4, config) == 0.0  # anomaly not below 0.4
+    open_gate = DreamingConfig(anomaly_threshold=1.01, max_probability=1.0)
+    assert dream_probability(0.0, 0.25, open_gate) == pytest.approx(1.0)
+    assert dream_probability(0.0, 0.7, open_gate) == pytest.approx((0.3 / 0.75) ** 1.3)
+    assert dream_probability(0.0, 1.0, open_gate) == 0.0
+    capped = DreamingConfig(anomaly_threshold=1.01, max_probability=0.2)
+    assert dream_probability(0.0, 0.7, capped) == pytest.approx(0.2)
+
+
+class StubTransition:
+    """Predicts the states of a script, one per imagined step; records saves and restores."""
+
+    def __init__(self, states):
+        self.states = [np.asarray(s) for s in states]
+        self.step = 0
+        self.events = []
+
+    def save_state(self):
+        self.events.append("save")
+        return "saved"
+
+    def restore_state(self, state):
+        self.events.append(("restore", state))
+
+    def predict(self, action):
+        return self.states[self.step]
+
+    def advance(self, state):
+        assert np.array_equal(state, self.states[self.step])
+        self.step += 1
+
+
+def run_stub_dream(states, rewards=None, anomalies=None, max_length=15):
+    """A dream over `states` (bits 10k.. of state k), with per-state predicted rewards/anomalies."""
+    size = 10 * (len(states) + 1)
+    reward_model = StateScalarModel(size, 0.0, 0.1)
+    anomaly_model = StateScalarModel(size, 0.0, 0.1)
+    for k, state in enumerate(states):
+        reward_model.values[state] = (rewards or {}).get(k, 0.0)
+        anomaly_model.values[state] = (anomalies or {}).get(k, 0.0)
+    transition = StubTransition(states)
+    learned = []
+
+    def learn(state, action, reward, next_state):
+        learned.append((reward, next_state is None))
+
+    result = dream(np.arange(10), transition, lambda state: 0, learn, reward_model, anomaly_model,
+                   DreamingConfig(max_length=max_length))
+    assert transition.events == ["save", ("restore", "saved")]
+    return result, learned
+
+
+def chain(n, size=10):
+    return [np.arange(10 * (k + 1), 10 * (k + 1) + size) for k in range(n)]
+
+
+def test_dream_stops_when_predicted_reward_exceeds_threshold():
+    result, learned = run_stub_dream(chain(6), rewards={2: 0.31})
+    assert (result.length, result.stop) == (3, "reward")
+    assert learned == [(0.0, False), (0.0, False), (pytest.approx(0.31), True)]
+    result, _ = run_stub_dream(chain(20), rewards={2: 0.3})  # not above 0.3: goes on
+    assert result.stop == "length"
+
+
+def test_dream_stops_when_prediction_thins():
+    states = chain(20)
+    states[3] = states[3][:5]  # 5 of the start's 10 bits: below 0.6
+    result, learned = run_stub_dream(states)
+    assert (result.length, result.stop) == (3, "thin") and len(learned) == 3
+    states[3] = np.arange(40, 46)  # 6 bits: exactly 0.6, not below
+    assert run_stub_dream(states)[0].stop == "length"
+
+
+def test_dream_stops_on_anomaly_and_at_max_length():
+    result, learned = run_stub_dream(chain(5), anomalies={1: 0.71})
+    assert (result.length, result.stop) == (1, "anomaly") and len(learned) == 1
+    result, _ = run_stub_dream(chain(20), anomalies={1: 0.7})
+    assert result.stop == "length"
+    result, learned = run_stub_dream(chain(20), max_length=15)
+    assert (result.length, result.stop) == (15, "length") and len(learned) == 15
+
+
+def test_agent_dream_restores_the_visual_memory_exactly():
+    agent = four_rooms_agent(steps_per_iteration=128, max_steps=200)
+    agent.iterate()
+    memory = agent.memory
+    before = memory.save_state()
+    predictions = []
+    predict = agent.transition.predict
+    agent.transition.predict = lambda action: predictions.append(action) or predict(action)
+    values_before = agent.basal_ganglia.extrinsic.d1.copy()
+    agent._dream(agent.state)
+    assert predictions, "the dream ran no imagined step"
+    after = memory.save_state()
+    for name in ("active_cells", "winner_cells", "predictive_cells", "predictive_mask"):
+        assert np.array_equal(getattr(before, name), getattr(after, name)), name
+    assert before.anomaly == after.anomaly and before.iteration == after.iteration
+    assert before.rng_state == after.rng_state
+    for kind, activity in before.dendrites.items():
+        for name, value in vars(activity).items():
+            assert np.array_equal(value, getattr(after.dendrites[kind], name)), (kind, name)
+    assert agent._metrics["dreams"] == 1
+    if agent._metrics["dream_steps"]:
+        assert not np.array_equal(values_before, agent.basal_ganglia.extrinsic.d1)  # learned inside
+
+
+def test_dreaming_switch():
+    agent = four_rooms_agent(steps_per_iteration=200, max_steps=200, dreaming=False)
+    assert agent.iterate()["metrics"]["dreams"] == 0.0
+
+
+# ------------------------------------------------------------------ learning
+
+
+class FixedTaskGridWorld(GridWorldEnv):
+    """A grid world whose every episode has the same start and goal."""
+
+    def __init__(self, start, goal, **kwargs):
+        super().__init__(**kwargs)
+        self.task = (start, goal)
+
+    def _draw_episode(self):
+        return self.task
+
+
+def fixed_task_env(seed):
+    # The empty 8×8 map; the goal 5 steps east of the start, out of view at the start.
+    make_one = lambda: FixedTaskGridWorld((1, 1), (1, 6), map_name="empty", max_steps=100)  # noqa: E731
+    return EpisodeStatistics(GymnasiumBackend([make_one], seed))
+
+
+def test_hima_learns_a_fixed_goal():
+    """Episodes shorten within 1200 steps. The basal ganglia use γ = 0.9 and softmax β = 2 here:
+    with the seed's γ = 0.997 and β = 1 the value differences between moves (a step's discount and
+    cost) are too small for this budget (docs/hima.md, "The agent")."""
+    config = HIMAConfig(
+        steps_per_iteration=100,
+        basal_ganglia=DualBasalGangliaConfig(stimulus_size=1000, response_size=12, discount=0.9, softmax_beta=2.0),
+    )
+    agent = HIMA(config, fixed_task_env(seed=3), total_frames=1200, seed=3)
+    lengths = []
+    while agent.frames < 1200:
+        lengths += agent.iterate()["episodes"]["episode_length"]
+    assert len(lengths) >= 30
+    first, last = np.mean(lengths[:10]), np.mean(lengths[-10:])
+    assert last < 0.5 * first and last <= 9, (first, last)

@@ -1,0 +1,350 @@
+"""The assembled HIMA agent, level 1 (SYSTEMS.md section 4; the HIMA paper, Dzhivelikian,
+Latyshev, Kuderov and Panov, Brain Informatics 2022, doi:10.1186/s40708-022-00156-6).
+
+Blocks:
+- input blocks: the visual observation (the binary egocentric window, flattened) and the motor
+  action (4 actions × 3 bits = 12 bits, action a = bits 3a, 3a+1, 3a+2);
+- the visual block: a spatial pooler (1000 columns, 20 active) over the window, and a temporal
+  memory over its columns (16 cells each) whose basal context is its own previous cells and whose
+  apical input is the motor block's action bits, so it predicts the next window from the
+  state-action pair;
+- the basal ganglia (`DualBasalGanglia`): stimulus = the visual block's active columns, responses =
+  the four actions' motor bits; an extrinsic striatum learns the env's reward, an intrinsic one the
+  empowerment-based intrinsic reward;
+- empowerment (`TMEmpowerment`): an action-free first-order memory of the visual columns'
+  transitions, whose 4-step superposition gives the empowerment of the state just reached;
+- dreaming (`dreaming.py`): reward and anomaly models over the visual columns, and rollouts in the
+  visual memory.
+
+One environment step (`HIMA._step`), on arriving in observation o with reward r:
+1. the spatial pooler encodes o into columns s' (learning);
+2. the visual memory activates s' against its prediction from (s, a) and learns; anomaly = the
+   fraction of s' it did not predict (the memory is reset at an episode's first observation);
+3. the reward model learns r and the anomaly model the anomaly at s';
+4. the empowerment memory learns s → s' and estimates the empowerment E(s') (bits, horizon 4,
+   floored at 0); intrinsic reward = E(s') / (horizon · log2 4), in [0, 1];
+5. the basal ganglia's TD update of (s, a) with r, the intrinsic reward and the next state s'
+   (none when the episode terminated);
+6. after a step with r ≤ 0.2 and anomaly < 0.4, with probability min(((1 − anomaly)/0.75)^1.3,
+   0.12): a dream from s' (dreaming.py);
+7. the basal ganglia choose the next action a' for s', and the visual memory predicts the next
+   state from s' and a' (its apical input).
+The first observation of an episode skips 3–6 (the env's auto-reset ignored the last action).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from wanderlust.agents.hima.basal_ganglia import DualBasalGanglia, DualBasalGangliaConfig
+from wanderlust.agents.hima.dreaming import DreamingConfig, StateScalarModel, dream, dream_probability
+from wanderlust.agents.hima.empowerment import TMEmpowerment, TMEmpowermentConfig
+from wanderlust.agents.hima.spatial_pooler import SpatialPooler, SpatialPoolerConfig
+from wanderlust.agents.hima.temporal_memory import TemporalMemory, TemporalMemoryConfig, TemporalMemoryState
+from wanderlust.agents.ppo import RoomLog, record_step
+
+HIERARCHY_NOT_BUILT = (
+    "HIMA's second level (visual and option blocks, with feedback that runs options) is not built yet; "
+    "set hierarchy=False"
+)
+
+
+def _visual_memory_config() -> TemporalMemoryConfig:
+    # The apical input is one action's 3 bits: thresholds of 13 synapses could never be reached.
+    return TemporalMemoryConfig(apical_input_size=12, apical_activation_threshold=3, apical_learning_threshold=2)
+
+
+@dataclass
+class HIMAConfig:
+    """HIMA's settings. Sizes that follow from the env or from other blocks are set by the agent:
+    visual_pooler.input_size (the window's bits), visual_memory.columns and
+    basal_ganglia.stimulus_size and empowerment_memory.state_size (= visual_pooler.columns),
+    empowerment_memory.state_active_bits (the pooler's active columns), visual_memory.
+    apical_input_size and basal_ganglia.response_size (num_actions × bits_per_action), and every
+    component's seed (drawn from the agent's seed)."""
+
+    visual_pooler: SpatialPoolerConfig = field(default_factory=lambda: SpatialPoolerConfig(input_size=0))
+    """The visual block's spatial pooler: 1000 columns, density 0.02, boosting (SYSTEMS.md §4; the
+    other defaults: docs/hima.md, "Spatial pooler")."""
+    visual_memory: TemporalMemoryConfig = field(default_factory=_visual_memory_config)
+    """The visual block's temporal memory: 16 cells per column, basal context = its own cells, apical
+    input = the action's bits (SYSTEMS.md §4); apical thresholds 3 / 2, ours, for a 3-bit input."""
+    basal_ganglia: DualBasalGangliaConfig = field(
+        default_factory=lambda: DualBasalGangliaConfig(stimulus_size=1000, response_size=12)
+    )
+    """α = β = 0.1 extrinsic, 0.01 intrinsic, γ = 0.997, priorities ×0.9 / ×1.2 (SYSTEMS.md §4,
+    docs/hima.md "Basal ganglia")."""
+    empowerment_memory: TMEmpowermentConfig = field(
+        default_factory=lambda: TMEmpowermentConfig(state_size=1000, state_active_bits=20)
+    )
+    """The empowerment estimate's memory: action-free one-step transitions of the visual columns
+    (the seed's empowerment TM; docs/hima.md "Empowerment")."""
+    dreamer: DreamingConfig = field(default_factory=DreamingConfig)
+    """When to dream and when a dream stops (SYSTEMS.md §4; dreaming.py)."""
+    num_actions: int = 4
+    """Motor responses: the env's four moves, without "stay" (SYSTEMS.md §4: 4 actions)."""
+    bits_per_action: int = 3
+    """Motor bits per action (SYSTEMS.md §4: 4 actions × 3 bits = 12 columns)."""
+    empowerment_horizon: int = 4
+    """h of the empowerment estimate (SYSTEMS.md §4: h = 4 in the paper)."""
+    dreaming: bool = True
+    """Dream (SYSTEMS.md §4). Off: the agent only learns from real steps."""
+    empowerment: bool = True
+    """Empowerment as the intrinsic striatum's reward. Off: the intrinsic reward is 0, so the
+    intrinsic striatum stays at zero and choices follow the extrinsic one alone."""
+    hierarchy: bool = False
+    """Level 2 (visual and option blocks). Not built yet: True raises ValueError."""
+    steps_per_iteration: int = 128
+    """Environment steps between two rows of metrics.csv (as QLearningConfig)."""
+
+    def __post_init__(self) -> None:
+        if self.hierarchy:
+            raise ValueError(HIERARCHY_NOT_BUILT)
+        for name in ("num_actions", "bits_per_action", "empowerment_horizon", "steps_per_iteration"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+class VisualTransition:
+    """The visual memory as the dreams' state-action → next-state model (dreaming.Transition).
+    The next state is the set of columns holding cells that are predicted *and* have an active
+    apical segment for the action: the columns that only the basal context predicts (successors
+    under other actions) are left out."""
+
+    def __init__(self, memory: TemporalMemory, motor: list[np.ndarray]):
+        self.memory = memory
+        self.motor = motor
+
+    def save_state(self) -> TemporalMemoryState:
+        return self.memory.save_state()
+
+    def restore_state(self, state: TemporalMemoryState) -> None:
+        self.memory.restore_state(state)
+
+    def predict(self, action: int) -> np.ndarray:
+        self.memory.depolarize(apical_input=self.motor[action])
+        return np.unique(self.memory.apical_predictive_cells // self.memory.config.cells_per_column)
+
+    def advance(self, state: np.ndarray) -> None:
+        self.memory.activate(state, learn=False)
+
+
+def _seed(seed: int, component: int) -> int:
+    return int(np.random.SeedSequence([seed, component]).generate_state(1)[0])
+
+
+def _to_torch(value):
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, dict):
+        return {key: _to_torch(item) for key, item in value.items()}
+    return value
+
+
+def _to_numpy(value):
+    if isinstance(value, torch.Tensor):
+        return value.numpy().copy()
+    if isinstance(value, dict):
+        return {key: _to_numpy(item) for key, item in value.items()}
+    return value
+
+
+class HIMA:
+    """The HIMA learner (module docstring). `iterate()` runs `steps_per_iteration` env steps."""
+
+    def __init__(self, config: HIMAConfig, env, total_frames: int, seed: int = 0):
+        if config.hierarchy:
+            raise ValueError(HIERARCHY_NOT_BUILT)
+        if env.num_envs != 1:
+            raise ValueError(
+                f"HIMA learns online from one stream of experience (one temporal memory, one sequence "
+                f"state); make the env with num_envs=1, got {env.num_envs}"
+            )
+        env_actions = int(env.single_action_space.n)
+        if config.num_actions > env_actions:
+            raise ValueError(f"num_actions={config.num_actions} exceeds the env's {env_actions} actions")
+        self.config = config
+        self.env = env
+        self.total_frames = total_frames
+        self.num_envs = 1
+        self.seed = seed
+        self.rng = np.random.default_rng(_seed(seed, 0))
+
+        bits = config.num_actions * config.bits_per_action
+        self.motor = [np.arange(a * config.bits_per_action, (a + 1) * config.bits_per_action) for a in range(config.num_actions)]
+        input_size = int(np.prod(env.single_observation_space.shape))
+        self.pooler = SpatialPooler(replace(config.visual_pooler, input_size=input_size, seed=_seed(seed, 1)))
+        columns = self.pooler.config.columns
+        self.memory = TemporalMemory(replace(config.visual_memory, columns=columns, apical_input_size=bits, seed=_seed(seed, 2)))
+        self.basal_ganglia = DualBasalGanglia(
+            replace(config.basal_ganglia, stimulus_size=columns, response_size=bits, seed=_seed(seed, 3))
+        )
+        self.empowerment = TMEmpowerment(replace(
+            config.empowerment_memory, state_size=columns,
+            state_active_bits=self.pooler.config.active_columns_count, seed=_seed(seed, 4),
+        ))
+        self.max_empowerment = float(config.empowerment_horizon * np.log2(config.num_actions))
+        dreamer = config.dreamer
+        self.reward_model = StateScalarModel(columns, 0.0, dreamer.reward_learning_rate)
+        # An unseen state is as surprising as can be.
+        self.anomaly_model = StateScalarModel(columns, 1.0, dreamer.anomaly_learning_rate)
+        self.transition = VisualTransition(self.memory, self.motor)
+
+        self.frames = 0
+        self.iteration = 0
+        self.rooms = RoomLog(thumbnails=False)
+        self.reports_rooms = False
+        self._start_episodes(seed)
+
+    @property
+    def rooms_seen(self) -> set[int]:
+        return self.rooms.seen
+
+    def _start_episodes(self, seed: int) -> None:
+        obs, info = self.env.reset(seed=seed)
+        self.reports_rooms = "room" in info
+        self.memory.reset()
+        self.basal_ganglia.reset()
+        self._metrics: dict[str, float] = defaultdict(float)
+        # The first observation is taken in at the next iterate(), so that loading a checkpoint
+        # leaves the learned structures exactly as saved.
+        self.first_observation: np.ndarray | None = obs[0]
+        self.action = 0
+        self.episode_over = False
+
+    def warmup(self) -> int:
+        return 0
+
+    # ------------------------------------------------------------------ acting and learning
+    def _step(self, obs: np.ndarray, reward: float, terminated: bool, truncated: bool, first: bool) -> int:
+        """Learn from arriving in `obs` with `reward`; return the next action (module docstring).
+        After the episode's end the returned action is a placeholder that the auto-reset ignores."""
+        columns = self.pooler.compute(obs.reshape(-1) != 0, learn=True)
+        if first:
+            self.memory.reset()
+        self.memory.activate(columns, learn=True)
+        if first:
+            return self._choose(columns)
+        anomaly = self.memory.anomaly
+        self.reward_model.learn(columns, reward)
+        self.anomaly_model.learn(columns, anomaly)
+        intrinsic_reward = 0.0
+        if self.config.empowerment:
+            self.empowerment.learn(self.state, None, columns)
+            empowerment = self._empowerment(columns)
+            intrinsic_reward = empowerment / self.max_empowerment
+            self._metrics["empowerment"] += empowerment
+        bg = self.basal_ganglia
+        if terminated:
+            bg.update(self.state, self.motor[self.last_action], reward, intrinsic_reward)
+        else:
+            bg.update(self.state, self.motor[self.last_action], reward, intrinsic_reward, columns, self.motor)
+        metrics = self._metrics
+        metrics["steps"] += 1
+        metrics["anomaly"] += anomaly
+        metrics["intrinsic_reward"] += intrinsic_reward
+        metrics["extrinsic_priority"] += bg.priority_extrinsic
+        metrics["td_error"] += float(np.abs(bg.td_error).mean())
+        if terminated or truncated:
+            return 0
+        if self.config.dreaming and self.rng.random() < dream_probability(reward, anomaly, self.config.dreamer):
+            self._dream(columns)
+        return self._choose(columns)
+
+    def _empowerment(self, columns: np.ndarray) -> float:
+        """The TM estimate in bits, floored at 0: a prediction smaller than one state's SDR
+        (transitions not learned yet) would give a negative log; it counts as no choice, 0 bits."""
+        return max(self.empowerment.estimate(columns, self.config.empowerment_horizon), 0.0)
+
+    def _choose(self, columns: np.ndarray) -> int:
+        action = self.basal_ganglia.choose(columns, self.motor)
+        self.memory.depolarize(apical_input=self.motor[action])
+        self.state, self.last_action = columns, action
+        return action
+
+    def _dream(self, start: np.ndarray) -> None:
+        bg = self.basal_ganglia
+
+        def choose(state: np.ndarray) -> int:
+            return bg.choose(state, self.motor, learn=False)
+
+        def learn(state: np.ndarray, action: int, reward: float, next_state: np.ndarray | None) -> None:
+            intrinsic_reward = 0.0
+            if self.config.empowerment and next_state is not None:
+                intrinsic_reward = self._empowerment(next_state) / self.max_empowerment
+            if next_state is None:
+                bg.update(state, self.motor[action], reward, intrinsic_reward)
+            else:
+                bg.update(state, self.motor[action], reward, intrinsic_reward, next_state, self.motor)
+
+        result = dream(start, self.transition, choose, learn, self.reward_model, self.anomaly_model, self.config.dreamer)
+        self._metrics["dreams"] += 1
+        self._metrics["dream_steps"] += result.length
+
+    def iterate(self) -> dict:
+        episodes: dict[str, list] = {"episode_return": [], "episode_length": [], "episode_rooms": []}
+        self._metrics = defaultdict(float)
+        if self.first_observation is not None:
+            self.action = self._step(self.first_observation, 0.0, False, False, first=True)
+            self.first_observation = None
+        actions = np.zeros(1, dtype=np.int64)
+        for _ in range(self.config.steps_per_iteration):
+            actions[0] = self.action
+            obs, reward, terminated, truncated, info = self.env.step(actions)
+            self.frames += 1
+            self.action = self._step(obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), self.episode_over)
+            self.episode_over = bool(terminated[0] or truncated[0])
+            record_step(info, episodes, self.rooms, obs, self.frames)
+        self.iteration += 1
+        return {"metrics": self._summary(), "episodes": episodes}
+
+    def _summary(self) -> dict[str, float]:
+        m = self._metrics
+        steps = max(m["steps"], 1.0)
+        summary = {
+            "anomaly": m["anomaly"] / steps,
+            "intrinsic_reward": m["intrinsic_reward"] / steps,
+            "empowerment": m["empowerment"] / steps,
+            "extrinsic_priority": m["extrinsic_priority"] / steps,
+            "td_error": m["td_error"] / steps,
+            "dreams": m["dreams"],
+            "dream_length": m["dream_steps"] / m["dreams"] if m["dreams"] else 0.0,
+            "memory_segments": self.memory.segments["basal"].size,
+        }
+        return {name: float(value) for name, value in summary.items()}
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        """The learned structures, counters and rngs as tensors and plain values (torch.load with
+        weights_only=True reads them). The episode in progress is not saved."""
+        return _to_torch({
+            "pooler": self.pooler.state_dict(),
+            "memory": self.memory.state_dict(),
+            "basal_ganglia": self.basal_ganglia.state_dict(),
+            "empowerment": self.empowerment.state_dict(),
+            "reward_model": self.reward_model.values.copy(),
+            "anomaly_model": self.anomaly_model.values.copy(),
+            "frames": self.frames,
+            "iteration": self.iteration,
+            "rooms_seen": sorted(self.rooms.seen),
+            "rng": self.rng.bit_generator.state,
+        })
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores what `state_dict` saved; the env starts fresh episodes (as QLearning does)."""
+        state = _to_numpy(state)
+        self.pooler.load_state_dict(state["pooler"])
+        self.memory.load_state_dict(state["memory"])
+        self.basal_ganglia.load_state_dict(state["basal_ganglia"])
+        self.empowerment.load_state_dict(state["empowerment"])
+        self.reward_model.values = np.asarray(state["reward_model"], dtype=np.float64).copy()
+        self.anomaly_model.values = np.asarray(state["anomaly_model"], dtype=np.float64).copy()
+        self.frames = int(state["frames"])
+        self.iteration = int(state["iteration"])
+        self.rooms.load_state_dict(list(state["rooms_seen"]), None)
+        self.rng.bit_generator.state = state["rng"]
+        self._start_episodes(self.seed + 1_000_003 * self.iteration)
