@@ -491,3 +491,39 @@ def test_make_counts_rooms_and_passes_options():
 def test_single_env_passes_the_env_checker_with_the_scenario():
     env = GridWorldEnv("four_rooms_9x9", scenario=True)
     check_env(env, skip_render_check=True)
+
+
+def test_scenario_progress_reaches_the_metrics():
+    """record_step keeps goals reached at each episode's end and a finished scenario's steps; a
+    scenario run's metrics rows carry both columns from the first row."""
+    import numpy as np
+
+    from wanderlust.agents.ppo import RoomLog, record_step
+
+    episodes: dict = {"episode_return": [], "episode_length": []}
+    info = {
+        "episode_done": np.array([True, False]), "episode_return": np.array([1.0, 0.0]),
+        "episode_length": np.array([7, 0]), "goals_reached": np.array([12, 30]),
+        "scenario_done": np.array([False, True]), "scenario_steps": np.array([400, 5321]),
+    }
+    record_step(info, episodes, RoomLog(False), np.zeros((2, 5, 5, 8)), 10)
+    assert episodes["goals_reached"] == [12] and episodes["scenario_steps"] == [5321]
+    from wanderlust.envs import episode_columns
+
+    assert episode_columns("wanderlust/GridWorld-FourRooms9x9-Scenario-v0") == ("goals_reached", "scenario_steps")
+    assert episode_columns("MiniGrid-Empty-5x5-v0") == ()
+
+
+def test_a_scenario_run_logs_goals_reached(tmp_path):
+    import csv
+
+    from wanderlust.run.cli import main
+
+    run_dir = tmp_path / "q"
+    assert main(["train", "--algo", "qlearning", "--env", "wanderlust/GridWorld-FourRooms9x9-Scenario-v0",
+                 "--num-envs", "2", "--frames", "4000", "--run-dir", str(run_dir)]) == 0
+    with open(run_dir / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert "scenario_steps" in rows[0] and "goals_reached" in rows[0]
+    goals = [float(row["goals_reached"]) for row in rows if row["goals_reached"]]
+    assert goals and max(goals) > 0  # some episode reached its goal

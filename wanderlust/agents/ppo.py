@@ -161,7 +161,8 @@ class RoomLog:
 
 def record_step(info: dict, episodes: dict[str, list], rooms: RoomLog, obs: np.ndarray, frames: int) -> None:
     """Adds a step's finished episodes (return, length, rooms; Crafter: 0/1 per achievement as
-    `achievement_<name>`) to `episodes` and its rooms to `rooms`."""
+    `achievement_<name>`; grid-world scenarios: `goals_reached` at each episode's end and
+    `scenario_steps` where a scenario finished) to `episodes` and its rooms to `rooms`."""
     if "room" in info:
         rooms.observe(info["room"], obs, frames)
     ended = np.asarray(info["episode_done"])
@@ -173,6 +174,12 @@ def record_step(info: dict, episodes: dict[str, list], rooms: RoomLog, obs: np.n
         for name, unlocked in info.get("episode_achievements", {}).items():
             if not name.startswith("_"):  # skip the vector env's "_name" presence masks
                 episodes.setdefault(f"achievement_{name}", []).extend(np.asarray(unlocked)[ended].astype(int).tolist())
+        if "goals_reached" in info:
+            episodes.setdefault("goals_reached", []).extend(np.asarray(info["goals_reached"])[ended].tolist())
+    if "scenario_done" in info:
+        finished = np.asarray(info["scenario_done"], dtype=bool)
+        if finished.any():
+            episodes.setdefault("scenario_steps", []).extend(np.asarray(info["scenario_steps"])[finished].tolist())
 
 
 class PPO:

@@ -20,6 +20,7 @@ from .registry import (
     UnknownEnvError,
     env_family,
     env_spec,
+    episode_columns,
     family_of,
     list_envs,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "UnknownEnvError",
     "VecEnv",
     "env_family",
+    "episode_columns",
     "env_spec",
     "list_envs",
     "make",

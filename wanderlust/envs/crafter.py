@@ -83,6 +83,8 @@ ACHIEVEMENTS = (
 """Crafter's 22 achievements in its own order (``crafter.constants.achievements``), written out so
 that the score can be computed without the package."""
 ACHIEVEMENT_KEYS = tuple(f"achievement_{name}" for name in ACHIEVEMENTS)
+EPISODE_COLUMNS = ACHIEVEMENT_KEYS
+"""Per-episode success (0/1) of each achievement; a metrics row's mean is its success rate."""
 """The per-episode lists that learners' ``record_step`` fills (0/1 per finished episode), and the
 metrics.csv columns of their per-row means (success rates as fractions)."""
 

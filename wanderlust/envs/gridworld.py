@@ -44,6 +44,9 @@ __all__ = [
 NAME = "gridworld"
 INFO_KEYS = ("goals_reached", "phase", "stage", "scenario_steps", "scenario_done")
 """The scenario's info keys, which `wanderlust.envs.make` passes through."""
+EPISODE_COLUMNS = ("goals_reached", "scenario_steps")
+"""metrics.csv columns of scenario runs: goals reached in the scenario at each episode's end, and
+the steps a scenario took, on the rows where one finished (the seed's metric)."""
 ENVPOOL_OBSERVATION_KEY = None
 DEFAULT_OPTIONS: dict[str, Any] = {
     "max_steps": None,

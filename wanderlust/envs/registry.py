@@ -27,6 +27,7 @@ __all__ = [
     "UnknownEnvError",
     "env_family",
     "env_spec",
+    "episode_columns",
     "family_of",
     "list_envs",
 ]
@@ -42,7 +43,8 @@ class Family(Protocol):
     NAME: str
     ENVPOOL_OBSERVATION_KEY: str | None
     # Optional: INFO_KEYS, a tuple of the env's own info keys that `make` passes through (its
-    # episode bookkeeping replaces the rest).
+    # episode bookkeeping replaces the rest); EPISODE_COLUMNS, the per-episode numbers that
+    # `record_step` collects from those keys and every metrics row of the family's runs carries.
 
     def registered_ids(self) -> tuple[str, ...]: ...
 
@@ -113,6 +115,13 @@ def family_of(env_id: str) -> Family:
     close = difflib.get_close_matches(env_id, list(_family_by_id()), n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}?" if close else "see wanderlust.envs.list_envs()"
     raise UnknownEnvError(f"unknown environment {env_id!r}; {hint}")
+
+
+def episode_columns(env_id: str) -> tuple[str, ...]:
+    """The family's own per-episode columns of metrics.csv (Crafter's achievements, the grid-world
+    scenario's progress), present on every row of a run so that the columns are fixed from its
+    first row."""
+    return tuple(getattr(family_of(env_id), "EPISODE_COLUMNS", ()))
 
 
 def env_family(env_id: str) -> str:

@@ -219,9 +219,9 @@ def _loop(config: Config, run_dir: Path, agent: PPO | QLearning | Dreamer | HIMA
     iterations = 0
     start_time, start_frames = time.perf_counter(), agent.frames
     tracks_rooms = agent.reports_rooms
-    # Crafter: one success-rate column per achievement on every row (the logger fixes its columns
-    # from the first row, whose episodes may not have ended yet).
-    achievements = crafter.ACHIEVEMENT_KEYS if envs.env_family(config.env.id) == "crafter" else ()
+    # The family's own columns (Crafter's achievements, a scenario's progress) on every row: the
+    # logger fixes its columns from the first row, whose episodes may not have ended yet.
+    family_columns = envs.episode_columns(config.env.id)
     while agent.frames < config.frames:
         result = agent.iterate()
         iterations += 1
@@ -243,7 +243,7 @@ def _loop(config: Config, run_dir: Path, agent: PPO | QLearning | Dreamer | HIMA
         if tracks_rooms:
             row["rooms"] = len(agent.rooms_seen)
             row["episode_rooms"] = _mean(episodes["episode_rooms"])
-        row.update({key: _mean(episodes[key]) for key in achievements})
+        row.update({key: _mean(episodes[key]) for key in family_columns})
         row.update({key: value / iterations for key, value in sums.items()})
         logger.write(row)
         progress.update(row)

@@ -44,11 +44,13 @@ class DreamerSize:
 
 SIZES: dict[str, DreamerSize] = {
     "debug": DreamerSize(deter=64, hidden=32, stoch=4, classes=4, depth=4, units=32, blocks=2),
+    "size1m": DreamerSize(deter=512, hidden=64, stoch=32, classes=4, depth=4, units=64),
     "size12m": DreamerSize(deter=2048, hidden=256, stoch=32, classes=16, depth=16, units=256),
     "size25m": DreamerSize(deter=3072, hidden=384, stoch=32, classes=24, depth=24, units=384),
 }
 """`debug` is ours (tiny, for tests and smoke runs; the official `debug` shrinks further). The
-others are the official presets of the same names (current release `configs.yaml`)."""
+others are the official presets of the same names (current release `configs.yaml`); `size1m` is
+the smallest, for CPU budgets."""
 
 
 def make_norm(kind: str, size: int) -> nn.Module:
