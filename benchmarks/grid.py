@@ -1,5 +1,5 @@
 """Resumable grids of `wanderlust train` runs, shared by the benchmark scripts that compare agents
-over environments and seeds (exploration.py, ballet.py).
+over environments and seeds (exploration.py, ballet.py, hima.py).
 
 Each cell is one run, a subprocess with one torch thread. Where things go:
 - the runs directory (not in git): whole run directories with their checkpoints. A run stopped
@@ -32,6 +32,7 @@ class Job:
 
     env_id: str
     preset: str
+    """A preset name, or "" to train from the defaults and the flags alone."""
     variant: str
     seed: int
     frames: int
@@ -58,8 +59,9 @@ def run_job(job: Job, runs_dir: Path, results_dir: Path, kept_columns: Sequence[
         if run_dir.exists():  # started but never checkpointed: start again
             shutil.rmtree(run_dir)
         command += [
-            "train", "--preset", job.preset, *job.flags, "--seed", str(job.seed), "--frames", str(job.frames),
-            "--run-dir", str(run_dir), "--set", "torch_threads=1", "--set", "log.checkpoint_interval=20",
+            "train", *(("--preset", job.preset) if job.preset else ()), *job.flags, "--seed", str(job.seed),
+            "--frames", str(job.frames), "--run-dir", str(run_dir),
+            "--set", "torch_threads=1", "--set", "log.checkpoint_interval=20",
         ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     log_dir = runs_dir / "logs"

@@ -13,15 +13,39 @@ predicting known ones, as in a gridworld.
 agent-speed: environment steps per second of the assembled HIMA agent on
 wanderlust/GridWorld-FourRooms9x9-v0 (one env, from a fresh agent, `--steps` steps), median of
 `--repeats` seeds, with dreaming and empowerment on and off.
+
+    python benchmarks/hima.py run [--agents hima,hima-no-dreaming,hima-no-empowerment,qlearning,ppo-rnd]
+        [--env-seeds 0,1,2] [--seeds 0,1,2] [--frames 3e5] [--workers 2] [--hours 0]
+        [--runs-dir benchmarks/runs/hima] [--results-dir benchmarks/results/hima]
+    python benchmarks/hima.py report (the same arguments)
+
+run: the paper's comparison (SYSTEMS.md section 4) on wanderlust/GridWorld-FourRooms9x9-Scenario-v0
+(agent and food move every 100 goals; the scenario ends at goal 3000), a resumable grid of
+`wanderlust train` runs (grid.py): agents × environment seeds (`floor_seed`, the floor colouring)
+× agent seeds (`--seed`). Agent seed outermost, then environment seed, then agent, so a grid cut
+short still compares every agent on the first (environment seed, agent seed) pair. `--frames` is
+the budget of env steps each scenario may take (the cap for runs that never finish): HIMA and
+Q-learning run one env for that many frames; PPO with RND runs 8 envs, each its own scenario, for
+8 × that many frames, so each env has the same budget.
+
+report: per agent, the runs finished, those whose scenario finished within the budget, and the
+steps to finish it (median and per run; a run that did not finish counts as "> budget" with the
+goals it reached), the check of the paper's claim (HIMA needs fewer steps than HIMA without dreaming
+and than HIMA without empowerment, on the runs where both finished), `hima_table.md` and
+`hima_goals.png` (goals reached against steps, mean over runs) in the results directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+from grid import ROOT, Job, parse_frames, read_rows, run_grid
 
 import wanderlust.envs as envs
 from wanderlust.agents.hima import (
@@ -108,7 +132,191 @@ def agent_speed(args: argparse.Namespace) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> None:
+# ------------------------------------------------------------------------- the scenario grid
+SCENARIO_ENV = "wanderlust/GridWorld-FourRooms9x9-Scenario-v0"
+SCENARIO_GOALS = 3000
+AGENT_FLAGS = {
+    "hima": ("--algo", "hima", "--num-envs", "1"),
+    "hima-no-dreaming": ("--algo", "hima", "--num-envs", "1", "--no-dreaming"),
+    "hima-no-empowerment": ("--algo", "hima", "--num-envs", "1", "--no-empowerment"),
+    "qlearning": ("--algo", "qlearning", "--num-envs", "1"),
+    "ppo-rnd": ("--algo", "ppo", "--bonus", "rnd", "--num-envs", "8"),
+}
+"""How `wanderlust train` is asked for each agent; the number after --num-envs is its env count."""
+ABLATIONS = {"hima-no-dreaming": "dreaming", "hima-no-empowerment": "empowerment"}
+KEPT_COLUMNS = (
+    "frames", "episode_return", "episode_length", "episodes", "goals_reached", "scenario_steps", "sps",
+    "anomaly", "intrinsic_reward", "extrinsic_priority", "dreams", "td_error", "states",
+)
+"""The columns of metrics.csv that a finished run keeps in git (those an agent lacks are left out)."""
+
+
+def num_envs(agent: str) -> int:
+    flags = AGENT_FLAGS[agent]
+    return int(flags[flags.index("--num-envs") + 1])
+
+
+def scenario_job(agent: str, env_seed: int, seed: int, budget: int) -> Job:
+    """One run: `budget` env steps for each of the agent's envs, on floor colouring `env_seed`."""
+    flags = (*AGENT_FLAGS[agent], "--env", SCENARIO_ENV, "--set", f"env.options.floor_seed={env_seed}")
+    return Job(SCENARIO_ENV, "", f"{agent}__f{env_seed}", seed, budget * num_envs(agent), flags)
+
+
+def comma_ints(text: str) -> list[int]:
+    return [int(value) for value in text.split(",")]
+
+
+def scenario_jobs(args: argparse.Namespace) -> list[Job]:
+    agents = args.agents.split(",")
+    unknown = sorted(set(agents) - set(AGENT_FLAGS))
+    if unknown:
+        raise SystemExit(f"unknown agents {', '.join(unknown)}; choose from {', '.join(AGENT_FLAGS)}")
+    return [
+        scenario_job(agent, env_seed, seed, args.frames)
+        for seed in comma_ints(args.seeds) for env_seed in comma_ints(args.env_seeds) for agent in agents
+    ]
+
+
+def run_scenarios(args: argparse.Namespace) -> int:
+    return run_grid(scenario_jobs(args), args.workers, args.hours, args.runs_dir, args.results_dir, KEPT_COLUMNS)
+
+
+def steps_to_finish(rows: list[dict[str, float]]) -> float:
+    """The steps of the run's first finished scenario (in one env: its own step count); inf if none
+    finished."""
+    finished = [r["scenario_steps"] for r in rows if not math.isnan(r.get("scenario_steps", math.nan))]
+    return finished[0] if finished else math.inf
+
+
+def goals_reached(rows: list[dict[str, float]]) -> float:
+    """The most goals of a scenario reached at an episode's end (a row's mean over its episodes)."""
+    goals = [r["goals_reached"] for r in rows if not math.isnan(r.get("goals_reached", math.nan))]
+    return max(goals, default=0.0)
+
+
+def goals_curve(rows: list[dict[str, float]], envs_per_run: int) -> tuple[np.ndarray, np.ndarray]:
+    """(steps per env, goals reached so far) from 0 steps and at each row: the running maximum of
+    goals_reached, and all the scenario's goals from the first row where a scenario finished."""
+    steps = np.array([0.0] + [r["frames"] / envs_per_run for r in rows])
+    goals = np.nan_to_num(np.array([0.0] + [r.get("goals_reached", math.nan) for r in rows]), nan=0.0)
+    goals = np.maximum.accumulate(goals)
+    done = [i for i, r in enumerate(rows, start=1) if not math.isnan(r.get("scenario_steps", math.nan))]
+    if done:
+        goals[done[0] :] = SCENARIO_GOALS
+    return steps, goals
+
+
+def thousands(steps: float) -> str:
+    return f"{steps / 1000:,.0f}k" if steps >= 10_000 else f"{steps:,.0f}"
+
+
+def steps_text(steps: float, budget: int) -> str:
+    return f"{steps:,.0f}" if math.isfinite(steps) else f"> {thousands(budget)}"
+
+
+def finish_text(steps: float, goals: float, budget: int) -> str:
+    """A run's steps to finish, or for a run that did not finish the goals it reached."""
+    return steps_text(steps, budget) + ("" if math.isfinite(steps) else f" ({goals:,.0f} goals)")
+
+
+def claim_sentence(results: dict[str, dict[tuple[int, int], float]]) -> str:
+    """Whether HIMA finishes in fewer steps than each ablation, on the (env seed, agent seed) pairs
+    where both finished the scenario. `results`: agent → {(env seed, agent seed): steps (inf: not
+    finished)}, runs not yet done left out."""
+    clauses = []
+    hima = results.get("hima", {})
+    for ablation, part in ABLATIONS.items():
+        if ablation not in results or not hima:
+            clauses.append(f"{part}: not run")
+            continue
+        other = results[ablation]
+        both_ran = hima.keys() & other.keys()
+        pairs = sorted(p for p in both_ran if math.isfinite(hima[p]) and math.isfinite(other[p]))
+        only_hima = sum(1 for p in both_ran if math.isfinite(hima[p]) and not math.isfinite(other[p]))
+        only_other = sum(1 for p in both_ran if math.isfinite(other[p]) and not math.isfinite(hima[p]))
+        alone = f"; only hima finished in {only_hima}, only {ablation} in {only_other}" if only_hima or only_other else ""
+        if not pairs:
+            clauses.append(f"{part}: cannot be checked, no run pair where both hima and {ablation} finished{alone}")
+            continue
+        mine = statistics.median(hima[p] for p in pairs)
+        theirs = statistics.median(other[p] for p in pairs)
+        faster = sum(1 for p in pairs if hima[p] < other[p])
+        verdict = "holds" if mine < theirs else "does not hold"
+        relation = "fewer" if mine < theirs else "no fewer"
+        clauses.append(
+            f"{part}: {verdict}, hima needs {relation} steps than {ablation} (median {mine:,.0f} vs {theirs:,.0f} "
+            f"over the {len(pairs)} run pairs where both finished; fewer in {faster} of them{alone})"
+        )
+    return "The paper's claim that dreaming and empowerment speed up learning: " + "; ".join(clauses) + "."
+
+
+def report_scenarios(args: argparse.Namespace) -> int:
+    agents = args.agents.split(",")
+    env_seeds, seeds = comma_ints(args.env_seeds), comma_ints(args.seeds)
+    steps: dict[str, dict[tuple[int, int], float]] = {}
+    curves: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    lines = [
+        f"HIMA's scenario on {SCENARIO_ENV} ({SCENARIO_GOALS} goals; agent and food move every 100): steps to "
+        f"finish the scenario (lower is better), budget {thousands(args.frames)} env steps per run. ppo-rnd runs "
+        f"{num_envs('ppo-rnd')} envs, each its own scenario with the same budget ({num_envs('ppo-rnd')} × the "
+        "frames): its steps to finish are the first finished scenario's scenario_steps, steps of that one env. "
+        "Per run: fK sN = environment (floor) seed K, agent seed N; \"> budget\" = not finished, with the goals "
+        "it reached (the largest row mean of goals_reached).",
+        "",
+        "| agent | runs finished | finished the scenario | steps to finish (median) | per run |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for agent in agents:
+        per_run, texts = {}, []
+        for env_seed in env_seeds:
+            for seed in seeds:
+                path = args.results_dir / f"{scenario_job(agent, env_seed, seed, args.frames).name}.csv"
+                if not path.exists():
+                    continue
+                rows = read_rows(path)
+                per_run[(env_seed, seed)] = steps_to_finish(rows)
+                finish = finish_text(per_run[(env_seed, seed)], goals_reached(rows), args.frames)
+                texts.append(f"f{env_seed} s{seed}: {finish}")
+                curves.setdefault(agent, []).append(goals_curve(rows, num_envs(agent)))
+        steps[agent] = per_run
+        total = len(env_seeds) * len(seeds)
+        solved = sum(1 for value in per_run.values() if math.isfinite(value))
+        median = statistics.median(per_run.values()) if per_run else math.nan
+        median_text = "—" if math.isnan(median) else steps_text(median, args.frames)
+        lines.append(f"| {agent} | {len(per_run)} of {total} | {solved} | {median_text} | {'; '.join(texts) or '—'} |")
+    lines += ["", claim_sentence({agent: runs for agent, runs in steps.items() if runs})]
+    table = "\n".join(lines)
+    print(table)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / "hima_table.md").write_text(table + "\n")
+    plot_goals(curves, args.frames, args.results_dir / "hima_goals.png")
+    return 0
+
+
+def plot_goals(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], budget: int, out: Path) -> None:
+    """Goals reached against steps per env, each agent's mean over its runs (a run holds its last
+    value between rows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid_steps = np.linspace(0, budget, 301)
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for agent, runs in curves.items():
+        held = [goals[np.searchsorted(steps, grid_steps, side="right") - 1] for steps, goals in runs]
+        axis.plot(grid_steps / 1000, np.mean(held, axis=0), label=f"{agent} ({len(runs)} runs)")
+    axis.axhline(SCENARIO_GOALS, color="grey", linewidth=0.8, linestyle=":")
+    axis.set_xlabel("env steps (k; per env for ppo-rnd)")
+    axis.set_ylabel("goals reached (mean over runs)")
+    axis.set_title(f"FourRooms9x9 scenario (ends at {SCENARIO_GOALS} goals)")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int | None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     speed = commands.add_parser("htm-speed", help="spatial pooler and temporal memory steps per second")
@@ -119,9 +327,23 @@ def main(argv: list[str] | None = None) -> None:
     agent.add_argument("--steps", type=int, default=1000)
     agent.add_argument("--repeats", type=int, default=3)
     agent.set_defaults(run=agent_speed)
+    for name, func, text in (
+        ("run", run_scenarios, "train the agents on the four-rooms scenario (resumable grid)"),
+        ("report", report_scenarios, "steps to finish the scenario per agent, the claim check, the goals plot"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--agents", default=",".join(AGENT_FLAGS), help="comma-separated: " + ", ".join(AGENT_FLAGS))
+        command.add_argument("--env-seeds", default="0,1,2", help="floor_seed values (the environment seeds)")
+        command.add_argument("--seeds", default="0,1,2", help="agent seeds")
+        command.add_argument("--frames", type=parse_frames, default=300_000, help="env steps per env, e.g. 3e5")
+        command.add_argument("--workers", type=int, default=2)
+        command.add_argument("--hours", type=float, default=0.0, help="start no new run after this many hours")
+        command.add_argument("--runs-dir", type=Path, default=ROOT / "benchmarks/runs/hima")
+        command.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks/results/hima")
+        command.set_defaults(run=func)
     args = parser.parse_args(argv)
-    args.run(args)
+    return args.run(args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
