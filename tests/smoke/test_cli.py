@@ -133,6 +133,10 @@ def test_python_api_returns_the_run_directory(tmp_path):
         (["train", "--env", "wanderlust/GridWorld-FourRooms9x9-v0", "--bonus", "icm"], "the icm bonus reads minigrid, atari, procgen observations, not gridworld"),
         (["train", "--set", "ppo.network=ballet"], "ppo.network 'ballet' does not fit minigrid observations"),
         (["train", "--env", "wanderlust/PinPad-three-v0", "--bonus", "none"], "PPO has no network for pinpad"),
+        pytest.param(
+            ["train", "--algo", "dreamer", "--env", "ALE/Pong-v5"], "does not read atari observations (4, 96, 96)",
+            marks=pytest.mark.skipif(importlib.util.find_spec("ale_py") is None, reason="ale-py is not installed"),
+        ),
         (["eval", "/nonexistent/run"], "not a wanderlust run directory"),
         (["plot", "/nonexistent/run"], "not a wanderlust run directory"),
         pytest.param(
@@ -339,7 +343,7 @@ def test_dreamer_trains_and_resumes(env, world_model, tmp_path, capsys):
     table = rows(run_dir)
     assert int(table[-1]["frames"]) >= 384
     assert all(np.isfinite(float(table[-1][key])) for key in ("model_loss", "actor_loss", "critic_loss", "kl_loss"))
-    assert float(table[-1]["updates"]) > float(table[0]["updates"]) > 0
+    assert float(table[-1]["updates"]) > 0 and 0 < float(table[-1]["replay_fill"]) <= 1
     if env.startswith("MiniGrid"):  # eval replays a Dreamer run's policy (PinPad episodes are 2000 steps)
         video = tmp_path / "dreamer.mp4"
         assert main(["eval", str(run_dir), "--episodes", "2", "--video", str(video)]) == 0

@@ -44,7 +44,7 @@ from wanderlust.agents.ppo import RoomLog, record_step
 from wanderlust.nets.policy import PolicyOutput
 
 WORLD_MODELS = ("flat", "thick")
-FAMILIES = ("pinpad", "crafter", "minigrid", "gridworld")
+FAMILIES = ("pinpad", "crafter", "minigrid", "gridworld", "atari")
 """Environment families whose observations `ObservationCodec` reads."""
 
 
@@ -93,8 +93,9 @@ class DreamerConfig:
 
 
 class ObservationCodec:
-    """How an environment's observations enter the world model: images (H × W × 3 uint8, square,
-    64 × 64 for the default convs: PinPad, Crafter) as "image"; MiniGrid's 7 × 7 × 3 symbolic view one-hot encoded
+    """How an environment's observations enter the world model: images (H × W × 3 or H × W × 1
+    uint8, square, 64 × 64 for the default convs: PinPad, Crafter, Atari with `frame_stack=1`; not
+    Atari's channels-first stacks) as "image"; MiniGrid's 7 × 7 × 3 symbolic view one-hot encoded
     per cell (object, colour, state) as a binary "vector"; other small uint8 arrays (the grid
     worlds' binary window) flattened as "vector". Vectors are stored as uint8 in replay."""
 
@@ -105,7 +106,8 @@ class ObservationCodec:
     def __init__(self, family: str, shape: tuple[int, ...]):
         self.family = family
         self.shape = tuple(shape)
-        if len(self.shape) == 3 and self.shape[-1] == 3 and family != "minigrid" and self.shape[0] >= 16:
+        if (len(self.shape) == 3 and self.shape[-1] in (1, 3) and self.shape[0] == self.shape[1] >= 16
+                and family != "minigrid"):
             self.kind = "image"
             self.stored: tuple[int, ...] = self.shape
         elif family == "minigrid":
@@ -117,7 +119,8 @@ class ObservationCodec:
             self.stored = (int(np.prod(self.shape)),)
         else:
             raise ValueError(f"the Dreamer agent does not read {family} observations {self.shape} yet; "
-                             "it takes images (pinpad, crafter), MiniGrid's symbolic view and the grid worlds")
+                             "it takes square H × W × 3 or H × W × 1 images (pinpad, crafter; atari with "
+                             "frame_stack=1), MiniGrid's symbolic view and the grid worlds")
 
     def fields(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
         return {self.kind: (self.stored, torch.uint8)}
@@ -338,8 +341,9 @@ class Dreamer:
                 count += 1
         self.iteration += 1
         metrics = {key: value / count for key, value in sums.items()}
-        metrics["updates"] = float(self.updates)
-        metrics["replay_steps"] = float(len(self.replay))
+        # Per iteration, since the loop averages metrics over a row's iterations.
+        metrics["updates"] = float(count)
+        metrics["replay_fill"] = self.replay.stored_per_env / self.replay.env_capacity
         return {"metrics": metrics, "episodes": episodes}
 
     # -------------------------------------------------------------------------------- checkpoints
