@@ -34,7 +34,29 @@ def test_minigrid_codec_is_one_hot_per_cell_and_field():
 
 def test_codec_refuses_what_it_cannot_read():
     with pytest.raises(ValueError, match="does not read"):
-        ObservationCodec("atari", (4, 84, 84))
+        ObservationCodec("atari", (4, 84, 84))  # the SND seed's stack, channels first
+    with pytest.raises(ValueError, match="does not read"):
+        ObservationCodec("atari", (4, 64, 64, 3))  # a colour stack
+
+
+@pytest.mark.parametrize("shape", [(64, 64, 3), (64, 64, 1)])
+def test_codec_reads_single_atari_frames_as_images(shape):
+    codec = ObservationCodec("atari", shape)
+    assert codec.kind == "image" and codec.world_model_kwargs()["image_shape"] == (shape[2], 64, 64)
+
+
+@pytest.mark.parametrize("grayscale", [False, True])
+def test_trains_on_atari_single_frames(grayscale):
+    pytest.importorskip("ale_py")
+    from wanderlust.envs import make
+
+    env = make("ALE/Pong-v5", 1, seed=0, backend="gymnasium", grayscale=grayscale, frame_stack=1,
+               screen_size=64, sticky_actions=0.0, reward_clip="none")
+    agent = Dreamer(tiny(), env, 10_000, torch.device("cpu"))
+    metrics = agent.iterate()["metrics"]  # 8 steps; updates from the 6th: 18 / (3 · 6) = 1 per step
+    env.close()
+    assert agent.updates == 3
+    assert np.isfinite([metrics["model_loss"], metrics["image_loss"], metrics["actor_loss"]]).all()
 
 
 class Recording(Corridor):

@@ -644,6 +644,118 @@ def test_atari_envpool_episode_returns_match_a_hand_count():
         assert reported_episodes(record, i) == expected
 
 
+# --------------------------------------------------------------------------------------------
+# Atari options beyond the SND seed's preprocessing (DreamerV3's Atari100k settings)
+
+ATARI100K_OPTIONS = {
+    "screen_size": 64,
+    "grayscale": False,
+    "frame_stack": 1,
+    "sticky_actions": 0.0,
+    "noop_max": 30,
+    "reward_clip": "none",
+}
+
+
+@needs_ale
+@pytest.mark.parametrize(
+    "options,shape",
+    [
+        (ATARI100K_OPTIONS, (64, 64, 3)),
+        ({"frame_stack": 1}, (96, 96, 1)),
+        ({"grayscale": False, "frame_stack": 2, "screen_size": 32}, (2, 32, 32, 3)),
+        ({"frame_stack": 2}, (2, 96, 96)),
+    ],
+)
+def test_atari_frame_options_give_their_shapes(options, shape):
+    env = make("ALE/Breakout-v5", 2, seed=0, **options)  # auto: envpool where it lays frames out so
+    assert env.single_observation_space == gym.spaces.Box(0, 255, shape, np.uint8)
+    assert registry.atari.observation_shape(registry.atari.resolve_options(options)) == shape
+    obs, _ = env.reset()
+    assert obs.shape == (2, *shape) and obs.dtype == np.uint8
+    env.close()
+
+
+@needs_ale
+def test_atari100k_options_pass_the_env_checker_and_show_colour():
+    family = registry.atari
+    single = family.make_single("ALE/Breakout-v5", family.resolve_options(ATARI100K_OPTIONS))
+    check_env(single, skip_render_check=True)
+    obs, _ = single.reset(seed=0)
+    assert obs.shape == (64, 64, 3)
+    assert (obs[..., 0] != obs[..., 1]).any()  # Breakout's coloured bricks: not three equal channels
+    single.close()
+
+
+@needs_ale
+def test_atari_single_frame_is_the_newest_frame_of_the_stack():
+    actions = random_actions("ALE/Breakout-v5", steps=20, num_envs=2)
+    stacked = rollout(make("ALE/Breakout-v5", 2, seed=3, backend="gymnasium"), actions)
+    single = rollout(make("ALE/Breakout-v5", 2, seed=3, backend="gymnasium", frame_stack=1), actions)
+    np.testing.assert_array_equal(single["obs"][..., 0], stacked["obs"][:, :, -1])
+    np.testing.assert_array_equal(single["reward"], stacked["reward"])
+
+
+@needs_ale
+def test_atari_without_sticky_actions_or_noops_ignores_the_seed():
+    """ALE is deterministic apart from sticky actions and the random no-ops: with both off, every
+    seed gives the same game; with sticky actions on, seeds differ."""
+    actions = random_actions("ALE/Breakout-v5", steps=60, num_envs=2)
+    plain = {"sticky_actions": 0.0, "noop_max": 0, "frame_stack": 1}
+    first = rollout(make("ALE/Breakout-v5", 2, seed=3, **plain), actions)
+    assert_same_rollout(first, rollout(make("ALE/Breakout-v5", 2, seed=4, **plain), actions))
+    sticky = {**plain, "sticky_actions": 0.25}
+    a = rollout(make("ALE/Breakout-v5", 2, seed=3, **sticky), actions)
+    b = rollout(make("ALE/Breakout-v5", 2, seed=4, **sticky), actions)
+    assert not np.array_equal(a["obs"], b["obs"])
+
+
+@needs_ale
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_atari_full_action_space_option(backend):
+    env = make("ALE/Pong-v5", 1, seed=0, backend=backend, full_action_space=True)
+    assert env.single_action_space == gym.spaces.Discrete(18)
+    env.close()
+
+
+@needs_ale
+@pytest.mark.parametrize(
+    "options",
+    [{"frame_stack": 0}, {"noop_max": -1}, {"sticky_actions": 1.5}, {"sticky_actions": True},
+     {"grayscale": "no"}, {"full_action_space": 1}],
+)
+def test_atari_bad_option_values_are_refused(options):
+    with pytest.raises(ValueError, match=next(iter(options))):
+        make("ALE/Pong-v5", 1, backend="gymnasium", **options)
+
+
+@needs_ale
+@needs_envpool
+@pytest.mark.parametrize("options", [{"grayscale": False}, {"frame_stack": 1}, {"noop_max": 0}])
+def test_atari_envpool_refuses_what_it_cannot_lay_out_and_auto_uses_gymnasium(options):
+    with pytest.raises(ValueError, match="use backend='gymnasium' or 'auto'"):
+        make("ALE/Pong-v5", 1, backend="envpool", **options)
+    env = make("ALE/Pong-v5", 1, backend="auto", **options)
+    assert env.backend == "gymnasium"
+    env.close()
+
+
+@needs_ale
+def test_atari100k_options_keep_rooms_and_episode_bookkeeping():
+    options = {**ATARI100K_OPTIONS, "max_episode_steps": 20}
+    actions = random_actions(MONTEZUMA, steps=45, num_envs=2)
+    record = rollout(make(MONTEZUMA, 2, seed=0, **options), actions)
+    assert (record["room"][0] >= 1).all() and (record["episode_rooms"][19] >= 1).all()
+    assert record["truncated"][19].all() and (record["episode_length"][19] == 20).all()
+    env_id = "ALE/SpaceInvaders-v5"
+    options = {**ATARI100K_OPTIONS, "max_episode_steps": 60}
+    actions = random_actions(env_id, steps=250, num_envs=1)
+    record = rollout(make(env_id, 1, seed=11, **options), actions)
+    expected = hand_count_episodes(env_id, options, 11, actions[:, 0])
+    assert len(expected) >= 3 and reported_episodes(record, 0) == expected
+    assert record["reward"].max() > 1  # reward_clip "none": the training reward is the raw score
+
+
 class ScriptedVectorEnv(VectorEnv):
     """Replays scripted rewards, dones and RAM room bytes, with next-step auto-reset."""
 

@@ -65,7 +65,8 @@ def make(
     same run. ``backend="auto"`` picks envpool when it is installed and runs this id with these
     options, else gymnasium. ``render=True`` forces the gymnasium backend (envpool does not render
     here) and makes ``render()`` return one RGB frame per env. ``options`` are per family:
-    MiniGrid ``full_obs``; Atari ``screen_size``, ``reward_clip``, ``max_episode_steps``; Procgen
+    MiniGrid ``full_obs``; Atari ``screen_size``, ``reward_clip``, ``max_episode_steps``,
+    ``grayscale``, ``frame_stack``, ``sticky_actions``, ``full_action_space``, ``noop_max``; Procgen
     ``num_levels``, ``start_level``; Ballet ``cell_size``, ``max_steps``; Crafter ``length``,
     ``area``, ``size``, ``reward``; grid worlds and PinPad: see docs/environments.md. Procgen runs
     on envpool only (no gymnasium version); Ballet, the grid worlds, PinPad and Crafter on

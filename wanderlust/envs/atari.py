@@ -1,13 +1,21 @@
-"""Atari 2600 games through ale-py, preprocessed as the RND/SND seed does.
+"""Atari 2600 games through ale-py, preprocessed as the RND/SND seed does by default.
 
-Every ``ALE/<Game>-v5`` id that ale-py registers, with the same preprocessing on both backends:
+Every ``ALE/<Game>-v5`` id that ale-py registers, with the same preprocessing on both backends
+(the options that change a default are in brackets):
 
-- up to 30 random no-ops at reset; sticky actions with p = 0.25 (ALE's repeat_action_probability);
+- up to 30 random no-ops at reset (``noop_max``); sticky actions with p = 0.25 (``sticky_actions``,
+  ALE's repeat_action_probability);
 - action repeat 4, the observation being the max over the last two frames (removes flicker);
-- grayscale, resized to 96x96 (option ``screen_size``; 84 is the other common size);
-- a stack of the last 4 frames, channels first: uint8 [4, H, W];
+- grayscale (``grayscale``), resized to 96x96 (``screen_size``; 84 is the other common size);
+- a stack of the last 4 frames (``frame_stack``), channels first: uint8 [4, H, W]; with
+  ``frame_stack=1`` one frame, channels last: [H, W, 1] gray or [H, W, 3] colour (DreamerV3's
+  layout); a colour stack is [k, H, W, 3];
 - episodes truncated after 4500 agent steps (option ``max_episode_steps``);
-- no end-of-life episodes and no FIRE at reset; the minimal action set of each game.
+- no end-of-life episodes and no FIRE at reset; the minimal action set of each game
+  (``full_action_space``: all 18).
+
+DreamerV3's Atari100k settings are ``grayscale=False, frame_stack=1, sticky_actions=0,
+screen_size=64, reward_clip="none", max_episode_steps=27000`` (wanderlust/presets/atari100k.yaml).
 
 The training reward is clipped (option ``reward_clip``: ``"sign"``, ``"positive"`` for the SND
 seed's max(0, sign(r)), or ``"none"``); the raw game score is what ``info["episode_return"]``
@@ -38,12 +46,14 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "screen_size": 96,
     "reward_clip": "sign",
     "max_episode_steps": 4500,
+    "grayscale": True,
+    "frame_stack": 4,
+    "sticky_actions": 0.25,
+    "full_action_space": False,
+    "noop_max": 30,
 }
 
-NOOP_MAX = 30
-STICKY_ACTION_PROBABILITY = 0.25
 FRAME_SKIP = 4
-FRAME_STACK = 4
 
 EXCLUDED_IDS = {
     env_id: "its minimal action set has no NOOP, which the random no-ops at reset need"
@@ -93,15 +103,33 @@ def game(env_id: str) -> str:
 
 def resolve_options(options: dict[str, Any]) -> dict[str, Any]:
     resolved = with_defaults(options, DEFAULT_OPTIONS, "Atari")
-    for key in ("screen_size", "max_episode_steps"):
+    for key in ("screen_size", "max_episode_steps", "frame_stack", "noop_max"):
         value = resolved[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{key} must be a positive int, got {value!r}")
+        least = 0 if key == "noop_max" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            kind = "a non-negative" if least == 0 else "a positive"
+            raise ValueError(f"{key} must be {kind} int, got {value!r}")
+    for key in ("grayscale", "full_action_space"):
+        if not isinstance(resolved[key], bool):
+            raise ValueError(f"{key} must be true or false, got {resolved[key]!r}")
+    sticky = resolved["sticky_actions"]
+    if isinstance(sticky, bool) or not isinstance(sticky, int | float) or not 0 <= sticky <= 1:
+        raise ValueError(f"sticky_actions must be a probability in [0, 1], got {sticky!r}")
+    resolved["sticky_actions"] = float(sticky)
     if resolved["reward_clip"] not in _REWARD_CLIPS:
         raise ValueError(
             f"reward_clip must be one of {sorted(_REWARD_CLIPS)}, got {resolved['reward_clip']!r}"
         )
     return resolved
+
+
+def observation_shape(options: dict[str, Any]) -> tuple[int, ...]:
+    """The shape of one env's observation under resolved ``options`` (see the module docstring)."""
+    size = options["screen_size"]
+    frame = (size, size) if options["grayscale"] else (size, size, 3)
+    if options["frame_stack"] == 1:
+        return (size, size, 1) if options["grayscale"] else frame
+    return (options["frame_stack"], *frame)
 
 
 class RamInfo(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -128,19 +156,22 @@ def make_single(env_id: str, options: dict[str, Any], render_mode: str | None = 
     env = gym.make(
         env_id,
         frameskip=1,  # AtariPreprocessing repeats actions itself, so that it can max-pool
-        repeat_action_probability=STICKY_ACTION_PROBABILITY,
-        full_action_space=False,
+        repeat_action_probability=options["sticky_actions"],
+        full_action_space=options["full_action_space"],
         render_mode=render_mode,
     )
+    single_frame = options["frame_stack"] == 1
     env = AtariPreprocessing(
         env,
-        noop_max=NOOP_MAX,
+        noop_max=options["noop_max"],
         frame_skip=FRAME_SKIP,
         screen_size=options["screen_size"],
-        grayscale_obs=True,
+        grayscale_obs=options["grayscale"],
+        grayscale_newaxis=single_frame,  # one frame is an image, channels last: [H, W, 1]
         terminal_on_life_loss=False,
     )
-    env = FrameStackObservation(env, FRAME_STACK)
+    if not single_frame:
+        env = FrameStackObservation(env, options["frame_stack"])
     env = TimeLimit(env, options["max_episode_steps"])
     if game(env_id) == MONTEZUMA_GAME:
         env = RamInfo(env)
@@ -155,14 +186,23 @@ def envpool_config(
     task_id = "".join(part.capitalize() for part in game(env_id).split("_")) + "-v5"
     if task_id not in envpool_ids:
         raise ValueError(f"envpool has no version of {env_id}; use backend='gymnasium' or 'auto'")
+    if not options["grayscale"] or options["frame_stack"] == 1:
+        # envpool stacks channels first ([3k, H, W] in colour, [1, H, W] for one gray frame).
+        raise ValueError(
+            "envpool's Atari gives only gray stacks of frame_stack >= 2 in our layout; "
+            "use backend='gymnasium' or 'auto'"
+        )
+    if options["noop_max"] == 0:
+        raise ValueError("envpool's Atari crashes with noop_max=0; use backend='gymnasium' or 'auto'")
     size = options["screen_size"]
     return task_id, {
         "img_height": size,
         "img_width": size,
-        "stack_num": FRAME_STACK,
+        "stack_num": options["frame_stack"],
         "frame_skip": FRAME_SKIP,
-        "noop_max": NOOP_MAX,
-        "repeat_action_probability": STICKY_ACTION_PROBABILITY,
+        "noop_max": options["noop_max"],
+        "repeat_action_probability": options["sticky_actions"],
+        "full_action_space": options["full_action_space"],
         "max_episode_steps": options["max_episode_steps"],
         "reward_clip": False,  # clipped above the episode bookkeeping, which needs the raw score
         "episodic_life": False,

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from wanderlust import envs
-from wanderlust.envs import crafter
-from wanderlust.agents.dreamer.agent import FAMILIES as DREAMER_FAMILIES, Dreamer
+from wanderlust.envs import atari, crafter
+from wanderlust.agents.dreamer.agent import FAMILIES as DREAMER_FAMILIES, Dreamer, ObservationCodec
 from wanderlust.agents.hima import HIMA
 from wanderlust.agents.ppo import PPO, resolve_network
 from wanderlust.agents.qlearning import QLearning
@@ -163,6 +163,8 @@ def train(
                 raise ValueError(f"--algo hima reads the grid worlds' 5×5 window (wanderlust/GridWorld-*), not {family}")
             if config.algo == "dreamer" and family not in DREAMER_FAMILIES:
                 raise ValueError(f"--algo dreamer reads {', '.join(DREAMER_FAMILIES)} observations, not {family}")
+            if config.algo == "dreamer" and family == "atari":  # one frame, not the default stack
+                ObservationCodec(family, atari.observation_shape(atari.resolve_options(config.env.options)))
         except ValueError as error:
             raise ConfigError(str(error)) from None
         run_dir = _prepare_run_dir(config, Path(run_dir) if run_dir is not None else None)
