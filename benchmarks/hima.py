@@ -14,6 +14,18 @@ agent-speed: environment steps per second of the assembled HIMA agent on
 wanderlust/GridWorld-FourRooms9x9-v0 (one env, from a fresh agent, `--steps` steps), median of
 `--repeats` seeds, with dreaming and empowerment on and off.
 
+    python benchmarks/hima.py fixed-goal [--steps 1200] [--seeds 0 1 2] [--set FIELD=VALUE ...]
+    python benchmarks/hima.py scenario-start [--goals 100] [--max-steps 20000] [--seeds 0 1 2] [--set ...]
+
+Quick learning checks, used to choose HIMAConfig's defaults (docs/hima.md, "The agent").
+fixed-goal: the learning task of tests/unit/test_hima_agent.py (empty 8×8 map, the same start and
+goal 5 steps apart every episode, 100-step limit): per seed, the mean length of the first and of the
+last 10 episodes within `--steps` env steps. scenario-start: the four-rooms scenario from a fresh
+agent: per seed, the env steps (episode lengths summed) spent on the first `--goals` goals (the first
+phase is 100), and how many goals of the next phase followed before `--max-steps` frames.
+`--set FIELD=VALUE` overrides a HIMAConfig field as `wanderlust train --set hima.FIELD=VALUE` does
+(`--set basal_ganglia.softmax_beta=2`).
+
     python benchmarks/hima.py run [--agents hima,hima-no-dreaming,hima-no-empowerment,qlearning,ppo-rnd]
         [--env-seeds 0,1,2] [--seeds 0,1,2] [--frames 3e5] [--workers 2] [--hours 0]
         [--runs-dir benchmarks/runs/hima] [--results-dir benchmarks/results/hima]
@@ -48,6 +60,8 @@ import numpy as np
 from grid import ROOT, Job, parse_frames, read_rows, run_grid
 
 import wanderlust.envs as envs
+from wanderlust.envs.gridworld import GridWorldEnv
+from wanderlust.envs.vector import EpisodeStatistics, GymnasiumBackend
 from wanderlust.agents.hima import (
     HIMA,
     HIMAConfig,
@@ -316,6 +330,64 @@ def plot_goals(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], budget: i
     plt.close(figure)
 
 
+def configured(overrides: list[str], **fields) -> HIMAConfig:
+    """HIMAConfig with `fields`, then `--set FIELD=VALUE` overrides (nested fields with dots), read
+    as `wanderlust train --set hima.FIELD=VALUE` reads them."""
+    from wanderlust.run.config import resolve
+
+    return resolve([], {"algo": "hima", "hima": fields}, [f"hima.{text}" for text in overrides]).hima
+
+
+class FixedTask(GridWorldEnv):
+    def _draw_episode(self):
+        return (1, 1), (1, 6)
+
+
+def fixed_goal(args: argparse.Namespace) -> None:
+    print(f"fixed goal (empty 8x8, goal 5 steps east), {args.steps} steps, overrides: {args.set or 'none'}")
+    firsts, lasts = [], []
+    for seed in args.seeds:
+        env = EpisodeStatistics(GymnasiumBackend([lambda: FixedTask(map_name="empty", max_steps=100)], seed))
+        agent = HIMA(configured(args.set, steps_per_iteration=100), env, total_frames=args.steps, seed=seed)
+        start, lengths = time.perf_counter(), []
+        while agent.frames < args.steps:
+            lengths += agent.iterate()["episodes"]["episode_length"]
+        first, last = float(np.mean(lengths[:10])), float(np.mean(lengths[-10:]))
+        firsts.append(first)
+        lasts.append(last)
+        print(f"seed {seed}: {len(lengths)} episodes, first 10 {first:.1f}, last 10 {last:.1f} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
+    print(f"median: first 10 {statistics.median(firsts):.1f}, last 10 {statistics.median(lasts):.1f}")
+
+
+def scenario(args: argparse.Namespace) -> None:
+    print(f"FourRooms9x9 scenario, first {args.goals} goals, at most {args.max_steps} steps, "
+          f"overrides: {args.set or 'none'}")
+    results = []
+    for seed in args.seeds:
+        env = envs.make("wanderlust/GridWorld-FourRooms9x9-Scenario-v0", 1, seed)
+        agent = HIMA(configured(args.set), env, total_frames=args.max_steps, seed=seed)
+        start, steps, goals, at_goal, later = time.perf_counter(), 0, 0, None, 0
+        while agent.frames < args.max_steps and not (at_goal is not None and later >= args.goals):
+            episodes = agent.iterate()["episodes"]
+            for length, ret in zip(episodes["episode_length"], episodes["episode_return"]):
+                steps += length
+                if ret > 0:
+                    goals += 1
+                    if goals == args.goals:
+                        at_goal = steps
+                    elif goals > args.goals:
+                        later += 1
+        env.close()
+        per_goal = at_goal / args.goals if at_goal is not None else float("inf")
+        results.append(per_goal)
+        first = "not reached" if at_goal is None else f"{at_goal} steps, {per_goal:.1f} per goal"
+        print(f"seed {seed}: {goals} goals in {steps} steps; first {args.goals}: {first}; "
+              f"next phase: {later} goals in {steps - (at_goal or steps)} steps "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
+    print(f"median steps per goal over the first {args.goals}: {statistics.median(results):.1f}")
+
+
 def main(argv: list[str] | None = None) -> int | None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -327,6 +399,17 @@ def main(argv: list[str] | None = None) -> int | None:
     agent.add_argument("--steps", type=int, default=1000)
     agent.add_argument("--repeats", type=int, default=3)
     agent.set_defaults(run=agent_speed)
+    fixed = commands.add_parser("fixed-goal", help="the unit test's fixed start/goal learning task, per seed")
+    fixed.add_argument("--steps", type=int, default=1200)
+    fixed.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    fixed.add_argument("--set", action="append", default=[], help="HIMAConfig FIELD=VALUE (dots for nested)")
+    fixed.set_defaults(run=fixed_goal)
+    swap = commands.add_parser("scenario-start", help="steps per goal over the four-rooms scenario's first goals")
+    swap.add_argument("--goals", type=int, default=100)
+    swap.add_argument("--max-steps", type=int, default=20_000)
+    swap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    swap.add_argument("--set", action="append", default=[], help="HIMAConfig FIELD=VALUE (dots for nested)")
+    swap.set_defaults(run=scenario)
     for name, func, text in (
         ("run", run_scenarios, "train the agents on the four-rooms scenario (resumable grid)"),
         ("report", report_scenarios, "steps to finish the scenario per agent, the claim check, the goals plot"),

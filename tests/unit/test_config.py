@@ -95,3 +95,18 @@ def test_an_include_cycle_is_a_one_line_error(tmp_path):
     loop.write_text(f"include: {loop}\n")
     with pytest.raises(ConfigError, match="includes itself"):
         resolve([str(loop)])
+
+
+def test_a_nested_override_keeps_the_values_its_parent_gives_the_rest():
+    """HIMAConfig builds its basal ganglia and memory with other values than their classes'
+    defaults; overriding one nested field must keep those, not fall back to the class's defaults."""
+    from wanderlust.agents.hima import HIMAConfig
+
+    default = HIMAConfig()
+    config = resolve([], {"algo": "hima"}, ["hima.basal_ganglia.softmax_beta=2", "hima.visual_memory.cells_per_column=20"])
+    assert config.hima.basal_ganglia.softmax_beta == 2
+    assert config.hima.basal_ganglia.discount == default.basal_ganglia.discount
+    assert config.hima.basal_ganglia.stimulus_size == default.basal_ganglia.stimulus_size
+    assert config.hima.visual_memory.cells_per_column == 20
+    assert config.hima.visual_memory.initial_permanence == default.visual_memory.initial_permanence
+    assert config.hima.visual_memory.apical_input_size == default.visual_memory.apical_input_size

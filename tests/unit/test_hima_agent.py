@@ -10,7 +10,6 @@ import wanderlust.envs as envs
 from wanderlust.agents.hima import (
     HIMA,
     DreamingConfig,
-    DualBasalGangliaConfig,
     HIMAConfig,
     StateScalarModel,
     dream,
@@ -67,14 +66,17 @@ def _assert_same(a, b, path="state"):
 
 
 def test_state_dict_round_trips_through_torch_load_and_continues_identically():
-    agent = four_rooms_agent(steps_per_iteration=128, max_steps=200)
+    # The dreaming gate opened wide (anomaly < 1.01), so that the young memory's dreams happen and
+    # the agent's own rng is part of what must continue identically.
+    dreamer = DreamingConfig(anomaly_threshold=1.01)
+    agent = four_rooms_agent(steps_per_iteration=128, max_steps=200, dreamer=dreamer)
     agent.iterate()
     buffer = io.BytesIO()
     torch.save(agent.state_dict(), buffer)
     buffer.seek(0)
     saved = torch.load(buffer, weights_only=True)
 
-    twin = four_rooms_agent(steps_per_iteration=128, max_steps=200, seed=0)
+    twin = four_rooms_agent(steps_per_iteration=128, max_steps=200, seed=0, dreamer=dreamer)
     twin.load_state_dict(saved)
     _assert_same(twin.state_dict(), saved)
     assert twin.memory.segments["basal"].size > 0 and np.abs(twin.basal_ganglia.extrinsic.d1).sum() > 0
@@ -239,14 +241,8 @@ def fixed_task_env(seed):
 
 
 def test_hima_learns_a_fixed_goal():
-    """Episodes shorten within 1200 steps. The basal ganglia use γ = 0.9 and softmax β = 2 here:
-    with the seed's γ = 0.997 and β = 1 the value differences between moves (a step's discount and
-    cost) are too small for this budget (docs/hima.md, "The agent")."""
-    config = HIMAConfig(
-        steps_per_iteration=100,
-        basal_ganglia=DualBasalGangliaConfig(stimulus_size=1000, response_size=12, discount=0.9, softmax_beta=2.0),
-    )
-    agent = HIMA(config, fixed_task_env(seed=3), total_frames=1200, seed=3)
+    """Episodes shorten within 1200 steps, with HIMAConfig's defaults (docs/hima.md, "The agent")."""
+    agent = HIMA(HIMAConfig(steps_per_iteration=100), fixed_task_env(seed=3), total_frames=1200, seed=3)
     lengths = []
     while agent.frames < 1200:
         lengths += agent.iterate()["episodes"]["episode_length"]

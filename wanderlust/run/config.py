@@ -182,8 +182,10 @@ def _coerce(value, annotation, where: str):
     raise ConfigError(f"{where} must be {getattr(origin, '__name__', origin)}, got {value!r}")
 
 
-def build(cls, data: dict | None, where: str = ""):
-    """Builds dataclass `cls` from a dict, refusing unknown keys with a suggestion."""
+def build(cls, data: dict | None, where: str = "", base=None):
+    """Builds dataclass `cls` from a dict, refusing unknown keys with a suggestion. Fields the dict
+    leaves out keep their values in `base`, or else their defaults; a nested dataclass starts from
+    its parent's default for it (a `default_factory` may set other values than the class's own)."""
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'} must be a mapping, got {data!r}")
@@ -198,10 +200,21 @@ def build(cls, data: dict | None, where: str = ""):
             raise ConfigError(f"unknown config key {path!r}{hint}")
         annotation = hints[key]
         if dataclasses.is_dataclass(annotation):
-            kwargs[key] = build(annotation, value, path)
+            kwargs[key] = build(annotation, value, path, _default(cls, key, base))
         else:
             kwargs[key] = _coerce(value, annotation, path)
-    return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
+
+
+def _default(cls, name: str, base):
+    """What field `name` of dataclass `cls` holds when nothing sets it: `base`'s value, else the
+    field's default (a fresh one from its factory), else None."""
+    if base is not None:
+        return getattr(base, name)
+    field_ = next(f for f in dataclasses.fields(cls) if f.name == name)
+    if field_.default_factory is not dataclasses.MISSING:
+        return field_.default_factory()
+    return None if field_.default is dataclasses.MISSING else field_.default
 
 
 def resolve(presets: list[str] | None = None, values: dict | None = None, overrides: list[str] | None = None) -> Config:

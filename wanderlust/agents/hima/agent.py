@@ -5,7 +5,7 @@ Blocks:
 - input blocks: the visual observation (the binary egocentric window, flattened) and the motor
   action (4 actions × 3 bits = 12 bits, action a = bits 3a, 3a+1, 3a+2);
 - the visual block: a spatial pooler (1000 columns, 20 active) over the window, and a temporal
-  memory over its columns (16 cells each) whose basal context is its own previous cells and whose
+  memory over its columns (15 cells each) whose basal context is its own previous cells and whose
   apical input is the motor block's action bits, so it predicts the next window from the
   state-action pair;
 - the basal ganglia (`DualBasalGanglia`): stimulus = the visual block's active columns, responses =
@@ -53,9 +53,36 @@ HIERARCHY_NOT_BUILT = (
 )
 
 
+SEED_CONFIG = "cog-isa/htm-rl, hima/hima/experiments/hima/configs/four_rooms_9x9_swap_empowered_dreaming.yaml"
+"""The seed's configuration of this experiment, the source of the defaults SYSTEMS.md leaves open."""
+
+
+def _visual_pooler_config() -> SpatialPoolerConfig:
+    # Permanence steps: the seed config's synPermActiveInc 0.1 / synPermInactiveDec 0.01. Boosting
+    # stays on (SYSTEMS.md §4 names it; the seed config sets boostStrength 0.0, docs/hima.md).
+    return SpatialPoolerConfig(input_size=0, permanence_increment=0.1, permanence_decrement=0.01)
+
+
 def _visual_memory_config() -> TemporalMemoryConfig:
     # The apical input is one action's 3 bits: thresholds of 13 synapses could never be reached.
-    return TemporalMemoryConfig(apical_input_size=12, apical_activation_threshold=3, apical_learning_threshold=2)
+    # Cells and permanences: the seed config's temporal_memory_default.
+    return TemporalMemoryConfig(
+        cells_per_column=15, initial_permanence=0.1, max_segments_per_cell=8,
+        apical_input_size=12, apical_activation_threshold=3, apical_learning_threshold=2,
+    )
+
+
+SOFTMAX_BETA = 0.25 * 20 / 3
+"""The thalamus's inverse temperature. Both ours and the seed's multiply the count of disinhibited
+bits of each candidate by it; the seed config's 0.25 applies to responses of ~20 bits (its motor
+block's spatial pooler: 1000 columns at density 0.02), ours have 3 (an action's motor bits), so the
+same preference per fraction of disinhibited bits is 0.25 × 20 / 3 ≈ 1.67."""
+
+
+def _basal_ganglia_config() -> DualBasalGangliaConfig:
+    return DualBasalGangliaConfig(
+        stimulus_size=1000, response_size=12, discount=0.95, discount_intrinsic=0.5, softmax_beta=SOFTMAX_BETA,
+    )
 
 
 @dataclass
@@ -67,17 +94,23 @@ class HIMAConfig:
     apical_input_size and basal_ganglia.response_size (num_actions × bits_per_action), and every
     component's seed (drawn from the agent's seed)."""
 
-    visual_pooler: SpatialPoolerConfig = field(default_factory=lambda: SpatialPoolerConfig(input_size=0))
-    """The visual block's spatial pooler: 1000 columns, density 0.02, boosting (SYSTEMS.md §4; the
-    other defaults: docs/hima.md, "Spatial pooler")."""
+    visual_pooler: SpatialPoolerConfig = field(default_factory=_visual_pooler_config)
+    """The visual block's spatial pooler: 1000 columns, density 0.02, boosting (strength 1.0, ours)
+    (SYSTEMS.md §4); permanence steps +0.1 / −0.01 (the seed config, SEED_CONFIG; its
+    boostStrength is 0.0, which learned worse here: docs/hima.md "The agent"); the other defaults:
+    docs/hima.md, "Spatial pooler"."""
     visual_memory: TemporalMemoryConfig = field(default_factory=_visual_memory_config)
-    """The visual block's temporal memory: 16 cells per column, basal context = its own cells, apical
-    input = the action's bits (SYSTEMS.md §4); apical thresholds 3 / 2, ours, for a 3-bit input."""
-    basal_ganglia: DualBasalGangliaConfig = field(
-        default_factory=lambda: DualBasalGangliaConfig(stimulus_size=1000, response_size=12)
-    )
-    """α = β = 0.1 extrinsic, 0.01 intrinsic, γ = 0.997, priorities ×0.9 / ×1.2 (SYSTEMS.md §4,
-    docs/hima.md "Basal ganglia")."""
+    """The visual block's temporal memory: basal context = its own cells, apical input = the action's
+    bits (SYSTEMS.md §4); 15 cells per column, initial permanence 0.1, 8 segments per cell (the seed
+    config's temporal_memory_default; connected 0.5, +0.1 / −0.01, −0.001 are also its values and
+    the component's defaults); apical thresholds 3 / 2, ours, for a 3-bit input."""
+    basal_ganglia: DualBasalGangliaConfig = field(default_factory=_basal_ganglia_config)
+    """α = β = 0.1 extrinsic, 0.01 intrinsic, priorities ×0.9 / ×1.2 (SYSTEMS.md §4; the seed
+    config's level-1 block has the same rates and ×0.9 / ×1.1); γ = 0.95 extrinsic and 0.5
+    intrinsic (the seed config's discount_factor / discount_factor_int; its block gamma 0.997 is
+    for option rewards, level 2); softmax β = SOFTMAX_BETA ≈ 1.67 (the seed config's 0.25, rescaled
+    to our 3-bit responses). The seed config's reward-modulated priorities and intrinsic scale 0.1
+    are not built (docs/hima.md)."""
     empowerment_memory: TMEmpowermentConfig = field(
         default_factory=lambda: TMEmpowermentConfig(state_size=1000, state_active_bits=20)
     )
