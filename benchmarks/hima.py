@@ -124,7 +124,7 @@ def htm_speed(args: argparse.Namespace) -> None:
 
 def agent_steps_per_second(steps: int, seed: int, dreaming: bool, empowerment: bool) -> float:
     env = envs.make("wanderlust/GridWorld-FourRooms9x9-v0", 1, seed)
-    config = HIMAConfig(steps_per_iteration=steps, dreaming=dreaming, empowerment=empowerment)
+    config = HIMAConfig(steps_per_iteration=steps, dreaming=dreaming, empowerment=empowerment, hierarchy=False)
     agent = HIMA(config, env, total_frames=steps, seed=seed)
     start = time.perf_counter()
     agent.iterate()
@@ -153,6 +153,7 @@ AGENT_FLAGS = {
     "hima": ("--algo", "hima", "--num-envs", "1"),
     "hima-no-dreaming": ("--algo", "hima", "--num-envs", "1", "--no-dreaming"),
     "hima-no-empowerment": ("--algo", "hima", "--num-envs", "1", "--no-empowerment"),
+    "hima-no-hierarchy": ("--algo", "hima", "--num-envs", "1", "--no-hierarchy"),
     "qlearning": ("--algo", "qlearning", "--num-envs", "1"),
     "ppo-rnd": ("--algo", "ppo", "--bonus", "rnd", "--num-envs", "8"),
 }

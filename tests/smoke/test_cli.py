@@ -379,10 +379,11 @@ def test_hima_trains_with_its_switches_resumes_and_refuses_what_it_cannot_run(tm
     run_dir = tmp_path / "hima"
     env = "wanderlust/GridWorld-FourRooms9x9-v0"
     assert main(["train", "--algo", "hima", "--env", env, "--frames", "256", "--no-dreaming", "--no-empowerment",
-                 "--run-dir", str(run_dir)]) == 0
+                 "--no-hierarchy", "--run-dir", str(run_dir)]) == 0
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["env"]["num_envs"] == 1 and config["bonus"] == "none"
     assert config["hima"]["dreaming"] is False and config["hima"]["empowerment"] is False
+    assert config["hima"]["hierarchy"] is False
     assert main(["train", "--resume", str(run_dir), "--frames", "384"]) == 0
     table = rows(run_dir)
     assert int(table[-1]["frames"]) >= 384 and all(float(row["intrinsic_reward"]) == 0 for row in table)
@@ -390,7 +391,11 @@ def test_hima_trains_with_its_switches_resumes_and_refuses_what_it_cannot_run(tm
     for args, message in (
         (["--env", "MiniGrid-Empty-5x5-v0"], "5×5 window"),
         (["--env", env, "--num-envs", "2"], "--num-envs 1"),
-        (["--env", env, "--set", "hima.hierarchy=true"], "not built yet"),
+        (["--env", env, "--set", "hima.level2.feedback_boost_range=[0.8,0.1]"], "feedback_boost_range"),
     ):
         assert main(["train", "--algo", "hima", *args, "--run-dir", str(tmp_path / "x")]) == 2
         assert message in capsys.readouterr().err and not (tmp_path / "x").exists()
+    # Level 2 (on by default) trains and logs its metrics.
+    assert main(["train", "--algo", "hima", "--env", env, "--frames", "256", "--no-dreaming",
+                 "--run-dir", str(tmp_path / "level2")]) == 0
+    assert float(rows(tmp_path / "level2")[-1]["option_length"]) > 0

@@ -11,6 +11,7 @@ from wanderlust.agents.hima import (
     HIMA,
     DreamingConfig,
     HIMAConfig,
+    Level2Config,
     StateScalarModel,
     dream,
     dream_probability,
@@ -47,11 +48,11 @@ def test_iterate_counts_frames_and_reports_episodes_and_metrics():
     assert agent.reports_rooms and agent.rooms_seen
 
 
-def test_one_env_only_and_no_hierarchy_yet():
+def test_one_env_only_and_a_valid_boost_range():
     with pytest.raises(ValueError, match="num_envs=1"):
         HIMA(HIMAConfig(), envs.make(FOUR_ROOMS, 2, 0), total_frames=100)
-    with pytest.raises(ValueError, match="not built yet"):
-        HIMAConfig(hierarchy=True)
+    with pytest.raises(ValueError, match="feedback_boost_range"):
+        Level2Config(feedback_boost_range=[0.8, 0.0])
 
 
 def _assert_same(a, b, path="state"):
@@ -86,6 +87,27 @@ def test_state_dict_round_trips_through_torch_load_and_continues_identically():
     first, second = agent.iterate(), twin.iterate()
     assert first["metrics"]["dreams"] > 0  # so the agent's own rng mattered too
     assert first == second
+    _assert_same(agent.state_dict(), twin.state_dict())
+
+
+def test_state_dict_round_trips_with_the_hierarchy_on():
+    agent = four_rooms_agent(steps_per_iteration=160, max_steps=60, hierarchy=True)
+    agent.iterate()
+    buffer = io.BytesIO()
+    torch.save(agent.state_dict(), buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    assert len(agent.level2.options) > 0 and agent.level2.motor_memory.segments["feedback"].size > 0
+
+    twin = four_rooms_agent(steps_per_iteration=160, max_steps=60, seed=0, hierarchy=True)
+    twin.load_state_dict(saved)
+    _assert_same(twin.state_dict(), saved)
+    assert twin.level2.options.codes and all(
+        np.array_equal(a, b) for a, b in zip(twin.level2.options.codes, agent.level2.options.codes)
+    )
+    agent.load_state_dict(saved)
+    first, second = agent.iterate(), twin.iterate()
+    assert first == second and first["metrics"]["option_length"] > 0
     _assert_same(agent.state_dict(), twin.state_dict())
 
 
@@ -220,6 +242,95 @@ def test_dreaming_switch():
     assert agent.iterate()["metrics"]["dreams"] == 0.0
 
 
+# ------------------------------------------------------------------ level 2 (hierarchy.py)
+
+
+def test_level2_steps_only_at_option_boundaries():
+    agent = four_rooms_agent(steps_per_iteration=300, max_steps=50, hierarchy=True)
+    level2 = agent.level2
+    option_at_level2_step, ended, level1_choices = [], [], []
+    choose, boundary, record = level2._choose, level2._boundary, level2.record
+
+    def spy_choose(state):
+        option_at_level2_step.append(level2.option)
+        choose(state)
+
+    def spy_boundary(*args, **kwargs):
+        ended.append(level2.option)
+        boundary(*args, **kwargs)
+
+    def spy_record(action):
+        level1_choices.append(action)
+        record(action)
+
+    level2._choose, level2._boundary, level2.record = spy_choose, spy_boundary, spy_record
+    episodes = agent.iterate()["episodes"]
+    # A level-2 step happens only at an episode's start (no option) or once the option has ended.
+    assert option_at_level2_step and all(option is None or option.done for option in option_at_level2_step)
+    assert all(option.done or len(option.actions) for option in ended)
+    assert level2.steps == len(option_at_level2_step)
+    # Every level-1 choice belongs to exactly one option, and options run several steps.
+    lengths = [len(option.actions) for option in ended]
+    assert sum(lengths) + len(level2.option.actions) == len(level1_choices) > 250
+    assert all(1 <= length <= level2.config.max_option_length for length in lengths)
+    assert level2.steps < len(level1_choices) / 1.5
+    # The level-2 blocks saw one state per boundary (and at episode ends), not one per step.
+    assert level2.visual_pooler.iteration <= level2.steps + len(episodes["episode_length"]) + 1
+    assert level2.basal_ganglia._pathway.steps <= level2.steps
+
+
+def test_option_feedback_boosts_exactly_the_actions_of_its_predicted_pattern():
+    agent = four_rooms_agent(hierarchy=True, level2=Level2Config(feedback_boost_range=[0.5, 0.5]))
+    level2 = agent.level2
+    right, down, left, up = range(4)
+    level2._learn_executed([right, right, down])  # the option "right, right, down"
+    assert len(level2.options) == 1
+    columns = agent.pooler.compute(agent.first_observation.reshape(-1) != 0, learn=False)
+
+    # Through the agent: the level-1 thalamus adds boost × the best score to the boosted action
+    # only (untrained, nothing is inhibited: every action scores its 3 bits).
+    agent._choose(columns)
+    np.testing.assert_allclose(agent.basal_ganglia.response_activity, [3 + 0.5 * 3, 3, 3, 3])
+
+    # Step by step: the option's pattern follows its sequence, then runs out (level 1 alone).
+    level2.option = None
+    np.testing.assert_array_equal(level2.boost(columns), [0.5, 0, 0, 0])
+    level2.record(right)
+    np.testing.assert_array_equal(level2.boost(columns), [0.5, 0, 0, 0])
+    level2.record(right)
+    np.testing.assert_array_equal(level2.boost(columns), [0, 0.5, 0, 0])
+    level2.record(down)
+    assert not level2.option.done
+    np.testing.assert_array_equal(level2.boost(columns), [0, 0, 0, 0])
+    level2.record(left)
+    level2.record(up)
+    assert level2.option.done and level2.option.actions == [right, right, down, left, up]
+
+    # An action outside the predicted pattern ends the option after that step.
+    level2.end_episode(columns, terminated=True)
+    level2.boost(columns)
+    chosen = level2.options.codes[level2.option.index]
+    level2.option.predicted_actions = np.array([right])
+    level2.record(up)
+    assert level2.option.done and len(level2.option.actions) == 1 and chosen.size
+
+
+def _episodes_and_weights(**config):
+    agent = four_rooms_agent(steps_per_iteration=300, max_steps=40, **config)
+    episodes = agent.iterate()["episodes"]
+    return episodes, agent.basal_ganglia.extrinsic.d1.copy(), agent
+
+
+def test_a_zero_boost_range_leaves_level_1_choices_as_without_the_hierarchy():
+    plain, plain_weights, _ = _episodes_and_weights(hierarchy=False)
+    zero, zero_weights, agent = _episodes_and_weights(hierarchy=True, level2=Level2Config(feedback_boost_range=[0.0, 0.0]))
+    assert agent.level2.steps > 10 and len(agent.level2.options) > 1
+    assert zero == plain and np.array_equal(zero_weights, plain_weights)
+    # ...while a boost changes them.
+    boosted, boosted_weights, _ = _episodes_and_weights(hierarchy=True, level2=Level2Config(feedback_boost_range=[0.8, 0.8]))
+    assert not np.array_equal(boosted_weights, plain_weights)
+
+
 # ------------------------------------------------------------------ learning
 
 
@@ -242,10 +353,23 @@ def fixed_task_env(seed):
 
 def test_hima_learns_a_fixed_goal():
     """Episodes shorten within 1200 steps, with HIMAConfig's defaults (docs/hima.md, "The agent")."""
-    agent = HIMA(HIMAConfig(steps_per_iteration=100), fixed_task_env(seed=3), total_frames=1200, seed=3)
+    agent = HIMA(HIMAConfig(steps_per_iteration=100, hierarchy=False), fixed_task_env(seed=3), total_frames=1200, seed=3)
     lengths = []
     while agent.frames < 1200:
         lengths += agent.iterate()["episodes"]["episode_length"]
     assert len(lengths) >= 30
     first, last = np.mean(lengths[:10]), np.mean(lengths[-10:])
     assert last < 0.5 * first and last <= 9, (first, last)
+
+
+def test_hima_with_the_hierarchy_runs_a_short_learning_run():
+    agent = HIMA(HIMAConfig(steps_per_iteration=100, hierarchy=True), fixed_task_env(seed=3), total_frames=600, seed=3)
+    lengths, metrics = [], []
+    while agent.frames < 600:
+        result = agent.iterate()
+        lengths += result["episodes"]["episode_length"]
+        metrics.append(result["metrics"])
+    assert lengths and agent.level2.steps > 0 and len(agent.level2.options) > 0
+    assert all(type(value) is float for row in metrics for value in row.values())
+    assert {"option_length", "options", "options_used", "feedback_boost", "level2_anomaly"} <= set(metrics[-1])
+    assert max(row["feedback_boost"] for row in metrics) > 0

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-dreaming", dest="dreaming", action="store_false", default=None, help="with --algo hima: never dream")
     train.add_argument("--no-empowerment", dest="empowerment", action="store_false", default=None,
                        help="with --algo hima: no empowerment reward (the extrinsic striatum alone)")
+    train.add_argument("--no-hierarchy", dest="hierarchy", action="store_false", default=None,
+                       help="with --algo hima: level 1 alone, without level 2's options")
     train.add_argument("--memory", choices=["none", "hcam", "lstm", "window"], help="the policy's memory core (equal sizes; see docs/hcam.md)")
     train.add_argument("--track", choices=["wandb"], help="also log to Weights & Biases")
     train.add_argument(
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
         if args.resume is not None:
             extra = [flag for flag in ("env", "bonus", "num_envs", "seed", "preset", "run_dir", "backend", "device", "track", "algo", "memory", "world_model") if getattr(args, flag)]
-            extra += [flag for flag in ("dreaming", "empowerment") if getattr(args, flag) is not None]
+            extra += [flag for flag in ("dreaming", "empowerment", "hierarchy") if getattr(args, flag) is not None]
             if extra or args.overrides:
                 return _fail("--resume continues a run with its own config; only --frames may be given with it", 2)
         run_dir = train(
@@ -137,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
             preset=args.preset, run_dir=args.run_dir, backend=args.backend, device=args.device,
             track=args.track, overrides=args.overrides, resume=args.resume, algo=args.algo, memory=args.memory,
             world_model=args.world_model, dreaming=args.dreaming, empowerment=args.empowerment,
+            hierarchy=args.hierarchy,
         )
         print(f"run directory: {run_dir}")
         print(f"curves: {run_dir / 'curves.png'}")

@@ -289,7 +289,6 @@ def validate(config: Config) -> None:
          "dreamer.replay_capacity must hold batch_length steps of every environment"),
         (config.algo != "hima" or config.env.num_envs == 1,
          "algo hima learns online from one stream of experience: use --num-envs 1"),
-        (not config.hima.hierarchy, "hima.hierarchy: HIMA's level 2 (visual and option blocks) is not built yet"),
     ]
     for ok, message in checks:
         if not ok:

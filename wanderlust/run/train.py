@@ -123,6 +123,7 @@ def train(
     world_model: str | None = None,
     dreaming: bool | None = None,
     empowerment: bool | None = None,
+    hierarchy: bool | None = None,
 ) -> Path:
     """Trains an agent and returns its run directory.
 
@@ -145,7 +146,8 @@ def train(
             values["ppo"] = {"memory": {"kind": memory}}
         if world_model is not None:
             values["dreamer"] = {"world_model": world_model}
-        hima = {k: v for k, v in (("dreaming", dreaming), ("empowerment", empowerment)) if v is not None}
+        switches = (("dreaming", dreaming), ("empowerment", empowerment), ("hierarchy", hierarchy))
+        hima = {k: v for k, v in switches if v is not None}
         if hima:
             values["hima"] = hima
         presets = [preset] if isinstance(preset, str) else list(preset or [])

@@ -2,7 +2,7 @@
 
 Its neocortex: an HTM spatial pooler and a temporal memory with basal, apical and feedback segments;
 its basal ganglia (action selection, TD learning), empowerment (the intrinsic reward), dreaming,
-and the assembled learner (`HIMA`, level 1).
+the assembled learner (`HIMA`, level 1) and its second level (`Level2`: visual and option blocks).
 """
 
 from wanderlust.agents.hima.agent import HIMA, HIMAConfig
@@ -14,6 +14,7 @@ from wanderlust.agents.hima.basal_ganglia import (
     Striatum,
 )
 from wanderlust.agents.hima.dreaming import Dream, DreamingConfig, StateScalarModel, dream, dream_probability
+from wanderlust.agents.hima.hierarchy import Level2, Level2Config, OptionVocabulary
 from wanderlust.agents.hima.empowerment import (
     TMEmpowerment,
     TMEmpowermentConfig,
@@ -26,6 +27,9 @@ from wanderlust.agents.hima.temporal_memory import TemporalMemory, TemporalMemor
 __all__ = [
     "HIMA",
     "HIMAConfig",
+    "Level2",
+    "Level2Config",
+    "OptionVocabulary",
     "Dream",
     "DreamingConfig",
     "StateScalarModel",

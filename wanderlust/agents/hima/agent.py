@@ -30,6 +30,10 @@ One environment step (`HIMA._step`), on arriving in observation o with reward r:
 7. the basal ganglia choose the next action a' for s', and the visual memory predicts the next
    state from s' and a' (its apical input).
 The first observation of an episode skips 3–6 (the env's auto-reset ignored the last action).
+
+With `hierarchy=True`, level 2 (hierarchy.py) runs options: in step 7 the running option's
+predicted actions get a boost in the thalamus, level 2 steps (TD update, next option) only when an
+option ends, and steps 5 and the episode's end pass it the rewards and the boundary.
 """
 
 from __future__ import annotations
@@ -43,15 +47,10 @@ import torch
 from wanderlust.agents.hima.basal_ganglia import DualBasalGanglia, DualBasalGangliaConfig
 from wanderlust.agents.hima.dreaming import DreamingConfig, StateScalarModel, dream, dream_probability
 from wanderlust.agents.hima.empowerment import TMEmpowerment, TMEmpowermentConfig
+from wanderlust.agents.hima.hierarchy import Level2, Level2Config
 from wanderlust.agents.hima.spatial_pooler import SpatialPooler, SpatialPoolerConfig
 from wanderlust.agents.hima.temporal_memory import TemporalMemory, TemporalMemoryConfig, TemporalMemoryState
 from wanderlust.agents.ppo import RoomLog, record_step
-
-HIERARCHY_NOT_BUILT = (
-    "HIMA's second level (visual and option blocks, with feedback that runs options) is not built yet; "
-    "set hierarchy=False"
-)
-
 
 SEED_CONFIG = "cog-isa/htm-rl, hima/hima/experiments/hima/configs/four_rooms_9x9_swap_empowered_dreaming.yaml"
 """The seed's configuration of this experiment, the source of the defaults SYSTEMS.md leaves open."""
@@ -129,14 +128,15 @@ class HIMAConfig:
     empowerment: bool = True
     """Empowerment as the intrinsic striatum's reward. Off: the intrinsic reward is 0, so the
     intrinsic striatum stays at zero and choices follow the extrinsic one alone."""
-    hierarchy: bool = False
-    """Level 2 (visual and option blocks). Not built yet: True raises ValueError."""
+    hierarchy: bool = True
+    """Level 2 (visual and option blocks, option feedback into level 1's thalamus; hierarchy.py):
+    on, as the seed's HIMA (`levels: 2` in its four-rooms configs). Off: level 1 alone."""
+    level2: Level2Config = field(default_factory=Level2Config)
+    """Level 2's settings (used with hierarchy=True; hierarchy.py, docs/hima.md "Hierarchy")."""
     steps_per_iteration: int = 128
     """Environment steps between two rows of metrics.csv (as QLearningConfig)."""
 
     def __post_init__(self) -> None:
-        if self.hierarchy:
-            raise ValueError(HIERARCHY_NOT_BUILT)
         for name in ("num_actions", "bits_per_action", "empowerment_horizon", "steps_per_iteration"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -190,8 +190,6 @@ class HIMA:
     """The HIMA learner (module docstring). `iterate()` runs `steps_per_iteration` env steps."""
 
     def __init__(self, config: HIMAConfig, env, total_frames: int, seed: int = 0):
-        if config.hierarchy:
-            raise ValueError(HIERARCHY_NOT_BUILT)
         if env.num_envs != 1:
             raise ValueError(
                 f"HIMA learns online from one stream of experience (one temporal memory, one sequence "
@@ -226,6 +224,10 @@ class HIMA:
         # An unseen state is as surprising as can be.
         self.anomaly_model = StateScalarModel(columns, 1.0, dreamer.anomaly_learning_rate)
         self.transition = VisualTransition(self.memory, self.motor)
+        self.level2 = (
+            Level2(config.level2, columns, self.motor, [_seed(seed, component) for component in range(10, 16)])
+            if config.hierarchy else None
+        )
 
         self.frames = 0
         self.iteration = 0
@@ -242,6 +244,8 @@ class HIMA:
         self.reports_rooms = "room" in info
         self.memory.reset()
         self.basal_ganglia.reset()
+        if self.level2 is not None:
+            self.level2.option = None
         self._metrics: dict[str, float] = defaultdict(float)
         # The first observation is taken in at the next iterate(), so that loading a checkpoint
         # leaves the learned structures exactly as saved.
@@ -282,6 +286,10 @@ class HIMA:
         metrics["intrinsic_reward"] += intrinsic_reward
         metrics["extrinsic_priority"] += bg.priority_extrinsic
         metrics["td_error"] += float(np.abs(bg.td_error).mean())
+        if self.level2 is not None:
+            self.level2.observe(reward, intrinsic_reward)
+            if terminated or truncated:
+                self.level2.end_episode(columns, terminated)
         if terminated or truncated:
             return 0
         if self.config.dreaming and self.rng.random() < dream_probability(reward, anomaly, self.config.dreamer):
@@ -294,7 +302,16 @@ class HIMA:
         return max(self.empowerment.estimate(columns, self.config.empowerment_horizon), 0.0)
 
     def _choose(self, columns: np.ndarray) -> int:
-        action = self.basal_ganglia.choose(columns, self.motor)
+        if self.level2 is None:
+            action = self.basal_ganglia.choose(columns, self.motor)
+        else:
+            # Level 2 steps here when an option ends; the running option's feedback boosts the
+            # actions of its predicted motor pattern.
+            boost = self.level2.boost(columns)
+            action = self.basal_ganglia.choose(columns, self.motor, boost=boost)
+            self.level2.record(action)
+            self._metrics["feedback_boost"] += float(boost.max())
+            self._metrics["choices"] += 1
         self.memory.depolarize(apical_input=self.motor[action])
         self.state, self.last_action = columns, action
         return action
@@ -348,13 +365,27 @@ class HIMA:
             "dream_length": m["dream_steps"] / m["dreams"] if m["dreams"] else 0.0,
             "memory_segments": self.memory.segments["basal"].size,
         }
+        if self.level2 is not None:
+            summary.update(self._level2_summary())
         return {name: float(value) for name, value in summary.items()}
+
+    def _level2_summary(self) -> dict[str, float]:
+        ended, anomalies = self.level2.take_ended()
+        lengths = [len(option.actions) for option in ended]
+        chosen = {option.index for option in ended if option.index is not None}
+        return {
+            "option_length": float(np.mean(lengths)) if lengths else 0.0,
+            "options": len(self.level2.options),
+            "options_used": len(chosen),
+            "feedback_boost": self._metrics["feedback_boost"] / max(self._metrics["choices"], 1.0),
+            "level2_anomaly": float(np.mean(anomalies)) if anomalies else 0.0,
+        }
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
         """The learned structures, counters and rngs as tensors and plain values (torch.load with
         weights_only=True reads them). The episode in progress is not saved."""
-        return _to_torch({
+        state = {
             "pooler": self.pooler.state_dict(),
             "memory": self.memory.state_dict(),
             "basal_ganglia": self.basal_ganglia.state_dict(),
@@ -365,7 +396,10 @@ class HIMA:
             "iteration": self.iteration,
             "rooms_seen": sorted(self.rooms.seen),
             "rng": self.rng.bit_generator.state,
-        })
+        }
+        if self.level2 is not None:
+            state["level2"] = self.level2.state_dict()
+        return _to_torch(state)
 
     def load_state_dict(self, state: dict) -> None:
         """Restores what `state_dict` saved; the env starts fresh episodes (as QLearning does)."""
@@ -380,4 +414,6 @@ class HIMA:
         self.iteration = int(state["iteration"])
         self.rooms.load_state_dict(list(state["rooms_seen"]), None)
         self.rng.bit_generator.state = state["rng"]
+        if self.level2 is not None:
+            self.level2.load_state_dict(state["level2"])
         self._start_episodes(self.seed + 1_000_003 * self.iteration)
