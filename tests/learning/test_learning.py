@@ -44,3 +44,41 @@ def test_rnd_beats_plain_ppo_on_a_sparse_task(tmp_path):
     solved = sum(value > 0.9 for value in finals["rnd"])  # the optimum is ≈ 0.97
     assert solved >= 3, finals
     assert np.mean(finals["rnd"]) - np.mean(finals["none"]) > 0.3, finals
+
+
+def test_dreamer_world_model_learns_where_the_reward_is():
+    """DreamerV3's world model (debug size) on replay from a 4-cell corridor, where reward 1 comes
+    with the observation at the corridor's end: after 3000 updates its reward head, read on the
+    posterior, tells the rewarded steps from the others (measured at seed 0: 0.70 against 0.02 after
+    3000 updates, 0.95 against 0.004 after 4500; before 1500 updates it predicts the mean, 0.08, for
+    both). A shifted reward or action alignment would leave nothing in the observation to read."""
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fakes import Corridor
+
+    from wanderlust.agents.dreamer.agent import Dreamer, DreamerConfig
+
+    torch.manual_seed(0)
+    agent = Dreamer(DreamerConfig(size="debug", batch_size=8, batch_length=16, train_ratio=1e-9, replay_capacity=8000,
+                                  steps_per_iteration=16), Corridor(num_envs=4, length=4, max_steps=16), 10**6,
+                    torch.device("cpu"), seed=0)
+    for _ in range(12):  # 768 random-policy steps into replay, no updates
+        agent.iterate()
+    assert agent.updates == 0
+    for _ in range(3000):
+        batch = agent.replay.sample(16, 16)
+        loss, _, post = agent.world_model.loss(batch)
+        agent.model_optimizer.zero_grad()
+        loss.backward()
+        agent.model_optimizer.step()
+    with torch.no_grad():
+        batch = agent.replay.sample(64, 16)
+        _, _, post = agent.world_model.loss(batch)
+        predicted = agent.world_model.reward(post.features())
+    rewarded = batch["reward"] > 0
+    assert rewarded.any()
+    assert predicted[rewarded].mean() > 0.5 and predicted[~rewarded].mean() < 0.1
