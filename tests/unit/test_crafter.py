@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from wanderlust.agents.ppo import record_step
+from wanderlust.agents.episodes import record_step
 from wanderlust.envs import crafter as crafter_family
 from wanderlust.envs import env_family, env_spec, list_envs, make
 from wanderlust.envs.crafter import (

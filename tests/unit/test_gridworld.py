@@ -498,7 +498,7 @@ def test_scenario_progress_reaches_the_metrics():
     scenario run's metrics rows carry both columns from the first row."""
     import numpy as np
 
-    from wanderlust.agents.ppo import RoomLog, record_step
+    from wanderlust.agents.episodes import RoomLog, record_step
 
     episodes: dict = {"episode_return": [], "episode_length": []}
     info = {

@@ -12,7 +12,8 @@ import yaml
 from fakes import Corridor
 from gymnasium import spaces
 
-from wanderlust.agents.ppo import PPO, PPOConfig, RoomLog
+from wanderlust.agents.episodes import RoomLog
+from wanderlust.agents.ppo import PPO, PPOConfig
 from wanderlust.intrinsic import NoBonus
 from wanderlust.run import checkpoint
 from wanderlust.run import train as train_module

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from wanderlust.agents.episodes import Learner, new_episodes, record_step
 from wanderlust.intrinsic.base import IntrinsicReward, Rollout, masked_mean
 from wanderlust.nets.cores import MemoryConfig
 from wanderlust.nets.policy import build_policy
@@ -115,74 +116,7 @@ def gae(
     return advantages
 
 
-class RoomLog:
-    """The rooms any env has entered since the run began and, on pixel observations, a thumbnail of
-    each: the newest frame of the env that entered it first (uint8 [H, W]) and the frame count then.
-
-    A step that enters no new room costs one set check; a thumbnail is copied only on a new room.
-    """
-
-    def __init__(self, thumbnails: bool):
-        self.keep_thumbnails = thumbnails
-        self.seen: set[int] = set()
-        self.thumbnails: dict[int, np.ndarray] = {}
-        self.found_at: dict[int, int] = {}
-
-    def observe(self, rooms: np.ndarray, obs: np.ndarray, frames: int) -> None:
-        """`rooms` [N] after a step, `obs` [N, stack, H, W] the observations that step returned."""
-        rooms = np.asarray(rooms).tolist()
-        if self.seen.issuperset(rooms):
-            return
-        for env, room in enumerate(rooms):
-            if room in self.seen:
-                continue
-            self.seen.add(room)
-            if self.keep_thumbnails:
-                self.thumbnails[room] = np.array(obs[env, -1], dtype=np.uint8)
-                self.found_at[room] = frames
-
-    def state_dict(self) -> dict:
-        rooms = sorted(self.thumbnails)
-        return {
-            "rooms": rooms,
-            "frames": [self.found_at[room] for room in rooms],
-            "images": [torch.from_numpy(self.thumbnails[room]) for room in rooms],
-        }
-
-    def load_state_dict(self, seen: list[int], thumbnails: dict | None) -> None:
-        """`thumbnails` is None in checkpoints written before thumbnails existed."""
-        self.seen = {int(room) for room in seen}
-        self.thumbnails, self.found_at = {}, {}
-        if thumbnails is not None:
-            for room, frames, image in zip(thumbnails["rooms"], thumbnails["frames"], thumbnails["images"]):
-                self.thumbnails[int(room)] = torch.as_tensor(image, dtype=torch.uint8).numpy()
-                self.found_at[int(room)] = int(frames)
-
-
-def record_step(info: dict, episodes: dict[str, list], rooms: RoomLog, obs: np.ndarray, frames: int) -> None:
-    """Adds a step's finished episodes (return, length, rooms; Crafter: 0/1 per achievement as
-    `achievement_<name>`; grid-world scenarios: `goals_reached` at each episode's end and
-    `scenario_steps` where a scenario finished) to `episodes` and its rooms to `rooms`."""
-    if "room" in info:
-        rooms.observe(info["room"], obs, frames)
-    ended = np.asarray(info["episode_done"])
-    if ended.any():
-        episodes["episode_return"] += np.asarray(info["episode_return"])[ended].tolist()
-        episodes["episode_length"] += np.asarray(info["episode_length"])[ended].tolist()
-        if "episode_rooms" in info:
-            episodes["episode_rooms"] += np.asarray(info["episode_rooms"])[ended].tolist()
-        for name, unlocked in info.get("episode_achievements", {}).items():
-            if not name.startswith("_"):  # skip the vector env's "_name" presence masks
-                episodes.setdefault(f"achievement_{name}", []).extend(np.asarray(unlocked)[ended].astype(int).tolist())
-        if "goals_reached" in info:
-            episodes.setdefault("goals_reached", []).extend(np.asarray(info["goals_reached"])[ended].tolist())
-    if "scenario_done" in info:
-        finished = np.asarray(info["scenario_done"], dtype=bool)
-        if finished.any():
-            episodes.setdefault("scenario_steps", []).extend(np.asarray(info["scenario_steps"])[finished].tolist())
-
-
-class PPO:
+class PPO(Learner):
     """The PPO learner and its rollout storage. `iterate()` runs one rollout and one update."""
 
     def __init__(
@@ -224,16 +158,10 @@ class PPO:
         self.in_start_room = torch.zeros((steps, n), dtype=torch.bool, device=device)
         self.start_room: np.ndarray | None = None
 
-        self.frames = 0
-        self.iteration = 0
         self.seed = seed
         # Thumbnails on Atari only: MiniGrid's observation is a 7x7 symbolic view, not a picture.
-        self.rooms = RoomLog(thumbnails=env.family == "atari")
+        self._start_counters(thumbnails=env.family == "atari")
         self._start_episodes(seed)
-
-    @property
-    def rooms_seen(self) -> set[int]:
-        return self.rooms.seen
 
     @property
     def reports_rooms(self) -> bool:
@@ -289,7 +217,7 @@ class PPO:
         self.obs[0] = self.obs[-1]
         self.episode_start[0] = self.episode_start[-1]
         self.initial_core_state = self.core_state
-        episodes: dict[str, list] = {"episode_return": [], "episode_length": [], "episode_rooms": []}
+        episodes = new_episodes()
         for t in range(self.config.num_steps):
             out = self.policy(self.obs[t], self.core_state, self.episode_start[t])
             self.core_state = out.state

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from wanderlust.agents.ppo import RoomLog, record_step
+from wanderlust.agents.episodes import Learner, new_episodes, record_step
 
 EXPLORATIONS = ("softmax", "egreedy", "ucb")
 TRACE_FLOOR = 1e-4
@@ -49,7 +49,7 @@ class QLearningConfig:
     """Environment steps per environment between two rows of metrics.csv."""
 
 
-class QLearning:
+class QLearning(Learner):
     """The tabular learner. `iterate()` runs `steps_per_iteration` steps of every environment."""
 
     def __init__(self, config: QLearningConfig, env, total_frames: int, seed: int = 0):
@@ -66,15 +66,8 @@ class QLearning:
         self.keys: list[bytes] = []
         self.q = np.zeros((0, self.num_actions))
         self.visits = np.zeros((0, self.num_actions), dtype=np.int64)
-        self.frames = 0
-        self.iteration = 0
-        self.rooms = RoomLog(thumbnails=False)
-        self.reports_rooms = False
+        self._start_counters()
         self._start_episodes(seed)
-
-    @property
-    def rooms_seen(self) -> set[int]:
-        return self.rooms.seen
 
     def _start_episodes(self, seed: int) -> None:
         obs, info = self.env.reset(seed=seed)
@@ -127,7 +120,7 @@ class QLearning:
 
     def iterate(self) -> dict:
         cfg = self.config
-        episodes: dict[str, list] = {"episode_return": [], "episode_length": [], "episode_rooms": []}
+        episodes = new_episodes()
         td_sum, td_count = 0.0, 0
         # The action Watkins's rule judged at the end of the last iteration is the one taken now.
         actions = self.act(self.states) if self.actions is None else self.actions

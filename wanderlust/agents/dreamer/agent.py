@@ -40,7 +40,7 @@ from wanderlust.agents.dreamer.nets import SIZES
 from wanderlust.agents.dreamer.replay import SequenceReplay, TrainRatio, train_ratio_updates
 from wanderlust.agents.dreamer.rssm import RSSMState
 from wanderlust.agents.dreamer.world_model import ThickConfig, WorldModel, WorldModelConfig
-from wanderlust.agents.ppo import RoomLog, record_step
+from wanderlust.agents.episodes import Learner, new_episodes, record_step
 from wanderlust.nets.policy import PolicyOutput
 
 WORLD_MODELS = ("flat", "thick")
@@ -179,7 +179,7 @@ class DreamerPolicy:
         return state[0], self.world_model.rssm.action_input(torch.as_tensor(actions, device=state[1].device))
 
 
-class Dreamer:
+class Dreamer(Learner):
     """The learner the training loop drives (see `wanderlust.run.train.build_agent`)."""
 
     def __init__(self, config: DreamerConfig, env, total_frames: int, device: torch.device, seed: int = 0):
@@ -218,16 +218,9 @@ class Dreamer:
         self.policy = DreamerPolicy(self.world_model, self.behavior, self.codec)
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.frames = 0
-        self.iteration = 0
         self.updates = 0
-        self.rooms = RoomLog(thumbnails=False)
-        self.reports_rooms = False
+        self._start_counters()
         self._start_episodes(seed)
-
-    @property
-    def rooms_seen(self) -> set[int]:
-        return self.rooms.seen
 
     def _start_episodes(self, seed: int) -> None:
         obs, info = self.env.reset(seed=seed)
@@ -269,7 +262,7 @@ class Dreamer:
 
     def warmup(self) -> int:
         """`prefill` steps per environment with uniformly random actions; returns the frames taken."""
-        episodes: dict[str, list] = {"episode_return": [], "episode_length": [], "episode_rooms": []}
+        episodes = new_episodes()
         start = self.frames
         for _ in range(self.config.prefill):
             actions = self.rng.integers(0, self.num_actions, self.num_envs)
@@ -326,7 +319,7 @@ class Dreamer:
 
     def iterate(self) -> dict:
         c = self.config
-        episodes: dict[str, list] = {"episode_return": [], "episode_length": [], "episode_rooms": []}
+        episodes = new_episodes()
         sums: dict[str, float] = {}
         count = 0
         for _ in range(c.steps_per_iteration):

@@ -50,7 +50,7 @@ from wanderlust.agents.hima.empowerment import TMEmpowerment, TMEmpowermentConfi
 from wanderlust.agents.hima.hierarchy import Level2, Level2Config
 from wanderlust.agents.hima.spatial_pooler import SpatialPooler, SpatialPoolerConfig
 from wanderlust.agents.hima.temporal_memory import TemporalMemory, TemporalMemoryConfig, TemporalMemoryState
-from wanderlust.agents.ppo import RoomLog, record_step
+from wanderlust.agents.episodes import Learner, new_episodes, record_step
 
 SEED_CONFIG = "cog-isa/htm-rl, hima/hima/experiments/hima/configs/four_rooms_9x9_swap_empowered_dreaming.yaml"
 """The seed's configuration of this experiment, the source of the defaults SYSTEMS.md leaves open."""
@@ -186,7 +186,7 @@ def _to_numpy(value):
     return value
 
 
-class HIMA:
+class HIMA(Learner):
     """The HIMA learner (module docstring). `iterate()` runs `steps_per_iteration` env steps."""
 
     def __init__(self, config: HIMAConfig, env, total_frames: int, seed: int = 0):
@@ -229,15 +229,8 @@ class HIMA:
             if config.hierarchy else None
         )
 
-        self.frames = 0
-        self.iteration = 0
-        self.rooms = RoomLog(thumbnails=False)
-        self.reports_rooms = False
+        self._start_counters()
         self._start_episodes(seed)
-
-    @property
-    def rooms_seen(self) -> set[int]:
-        return self.rooms.seen
 
     def _start_episodes(self, seed: int) -> None:
         obs, info = self.env.reset(seed=seed)
@@ -336,7 +329,7 @@ class HIMA:
         self._metrics["dream_steps"] += result.length
 
     def iterate(self) -> dict:
-        episodes: dict[str, list] = {"episode_return": [], "episode_length": [], "episode_rooms": []}
+        episodes = new_episodes()
         self._metrics = defaultdict(float)
         if self.first_observation is not None:
             self.action = self._step(self.first_observation, 0.0, False, False, first=True)
