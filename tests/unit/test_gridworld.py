@@ -175,7 +175,7 @@ def test_unknown_map_and_bad_options_are_rejected():
     with pytest.raises(ValueError, match="unknown map"):
         GridWorldEnv("five_rooms")
     with pytest.raises(ValueError, match="two or more rooms"):
-        GridWorldEnv("cross_11x11", scenario=True)
+        GridWorldEnv("empty", scenario=True)
     with pytest.raises(ValueError, match="max_steps"):
         GridWorldEnv(max_steps=0)
     with pytest.raises(ValueError, match="move_cost"):
@@ -431,6 +431,91 @@ def test_scenario_is_deterministic_under_a_seed_and_a_seeded_reset_restarts_it()
     assert info["goals_reached"] == 0 and (env.task_start, env.task_goal) == first[0]
 
 
+# The seed's cross scenario (cog-isa/htm-rl, hima/experiments/hima): configs/cross_11x11_options.yaml
+# puts the food at [6, 6] and the agent at one of [6, 1], [1, 6], [6, 11], [11, 6] (change_position),
+# in the coordinates of the map padded by the 3 x 3 view's one wall, i.e. (5, 5) and the four arm
+# ends here; scenarios/cross_11x11.yaml moves the food at episode 1000 to one of
+# [8, 5], [2, 5], [5, 8], [5, 2] (rand, sample_size 1, unpadded) and stops at episode 2000.
+CROSS_CENTRE = (5, 5)
+CROSS_STARTS = {(5, 0), (0, 5), (5, 10), (10, 5)}
+CROSS_ARM_GOALS = {(8, 5), (2, 5), (5, 8), (5, 2)}
+
+
+def run_cross(seed: int, reach=lambda episode: episode % 3 == 0):
+    """Run the cross scenario to its end; episodes where ``reach(episode)`` step onto the goal, the
+    others time out after one step. Returns per-episode (start, goal, info at reset, last info)."""
+    env = GridWorldEnv("cross_11x11", scenario=True, max_steps=1)
+    _, info = env.reset(seed=seed)
+    log = []
+    for episode in range(1, 2001):
+        start, goal, first = env.agent, env.goal, info
+        if reach(episode):
+            _, terminated, truncated, info = reach_goal(env)[0:4]
+            assert terminated and not truncated
+        else:
+            _, _, terminated, truncated, info = env.step(4)
+            assert truncated and not terminated
+        log.append((start, goal, first, info))
+        if not info["scenario_done"]:
+            _, info = env.reset()
+    return env, log
+
+
+def test_cross_scenario_follows_the_seeds_positions_and_switches_at_episode_1000():
+    env, log = run_cross(3)
+    assert env.episode_scenario is not None and env.stage_names == ("centre", "arm")
+    assert len(log) == 2000
+    for episode, (start, goal, first, _) in enumerate(log, 1):
+        assert start in CROSS_STARTS
+        if episode <= 1000:
+            assert goal == CROSS_CENTRE and first["stage"] == 0 and first["phase"] == 0
+        else:
+            assert goal in CROSS_ARM_GOALS and first["stage"] == 1 and first["phase"] == 1
+    # one arm goal, drawn once at the switch, for the whole second stage
+    assert len({goal for _, goal, _, _ in log[1000:]}) == 1
+    # every start is used (drawn per episode, not per stage)
+    assert {start for start, _, _, _ in log[:1000]} == CROSS_STARTS
+    assert {start for start, _, _, _ in log[1000:]} == CROSS_STARTS
+
+
+def test_cross_scenario_ends_with_episode_2000_and_counts_goals_and_steps():
+    env, log = run_cross(5)
+    done = [episode for episode, (*_, last) in enumerate(log, 1) if last["scenario_done"]]
+    assert done == [2000]
+    last = log[-1][3]
+    assert last["goals_reached"] == 2000 // 3 and last["scenario_steps"] == 2000
+    assert [info["goals_reached"] for *_, info in log[:6]] == [0, 0, 1, 1, 1, 2]
+    # it also ends on a goal step
+    _, log = run_cross(5, reach=lambda episode: episode == 2000)
+    assert log[-1][3]["scenario_done"] and log[-1][3]["goals_reached"] == 1
+    # the next reset starts a new scenario at the centre
+    _, info = env.reset()
+    assert info["goals_reached"] == 0 and info["scenario_steps"] == 0 and info["stage"] == 0
+    assert env.goal == CROSS_CENTRE and not info["scenario_done"] and env.scenario_episodes == 1
+
+
+def test_cross_scenario_is_deterministic_under_a_seed():
+    def trace(seed):
+        return [(start, goal) for start, goal, _, _ in run_cross(seed, reach=lambda e: False)[1]]
+
+    first = trace(11)
+    assert first == trace(11) and first != trace(12)
+    arm_goals = {trace(seed)[-1][1] for seed in range(8)}
+    assert len(arm_goals) > 1  # the arm is drawn, not fixed
+
+
+def test_cross_scenario_id_is_registered_and_reports_the_metric_columns():
+    from wanderlust.envs import episode_columns
+
+    env = gym.make("wanderlust/GridWorld-Cross11x11-Scenario-v0").unwrapped
+    assert env.scenario and env.map_name == "cross_11x11" and env.max_steps == 200
+    _, info = env.reset(seed=0)
+    assert set(gridworld.INFO_KEYS) <= set(info)
+    assert episode_columns("wanderlust/GridWorld-Cross11x11-Scenario-v0") == (
+        "goals_reached", "scenario_steps")
+    check_env(GridWorldEnv("cross_11x11", scenario=True), skip_render_check=True)
+
+
 # ------------------------------------------------------------------------ drawing, analysis
 
 
@@ -464,6 +549,7 @@ def test_family_registration_options_and_backends():
         [f"wanderlust/GridWorld-{m}-v0" for m in ("FourRooms9x9", "Cross11x11", "TwoDoors11x11",
                                                    "FourRooms18x18", "Empty8x8")]
         + ["wanderlust/GridWorld-FourRooms9x9-Scenario-v0",
+           "wanderlust/GridWorld-Cross11x11-Scenario-v0",
            "wanderlust/GridWorld-FourRooms18x18-Scenario-v0"]
     )
     assert registry.env_spec(ids[0]).backends == ("gymnasium",)

@@ -6,12 +6,14 @@ The rules follow the seed's public configs and its ``biogwlab`` environment (cog
 plane per thing seen, the five actions (four moves and "stay"), the action costs (a move costs
 0.005, staying costs twice that), the food's +1, the 200-step limit (400 on the 18 x 18 map) and
 the four-rooms scenario (every 100 goals the agent and the food move to freshly drawn rooms, in
-three stages of 1000 goals). It is written from those rules, not from the seed's code.
+three stages of 1000 goals) and the cross scenario (food at the centre for 1000 episodes, then
+on one arm for 1000 more). It is written from those rules, not from the seed's code.
 docs/environments.md ("Grid worlds (HIMA)") lists where it differs.
 
 Ids: ``wanderlust/GridWorld-{FourRooms9x9,Cross11x11,TwoDoors11x11,FourRooms18x18,Empty8x8}-v0``
-(start and goal redrawn every episode) and ``wanderlust/GridWorld-FourRooms{9x9,18x18}-Scenario-v0``
-(the scenario), registered with gymnasium on import.
+(start and goal redrawn every episode), ``wanderlust/GridWorld-FourRooms{9x9,18x18}-Scenario-v0``
+(the swap scenario) and ``wanderlust/GridWorld-Cross11x11-Scenario-v0`` (the cross scenario),
+registered with gymnasium on import.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from .vector import with_defaults
 __all__ = [
     "ACTION_NAMES",
     "CHANNEL_NAMES",
+    "EPISODE_SCENARIOS",
+    "EpisodeScenario",
     "GOAL",
     "GridMap",
     "GridWorldEnv",
@@ -156,9 +160,9 @@ _MAP_IDS = {
     "four_rooms_18x18": "FourRooms18x18",
     "empty": "Empty8x8",
 }
-SCENARIO_MAPS = ("four_rooms_9x9", "four_rooms_18x18")
-"""Maps with a registered scenario id: the seed's swap scenarios (``scenario=True`` works on any
-map with two or more rooms)."""
+SCENARIO_MAPS = ("four_rooms_9x9", "cross_11x11", "four_rooms_18x18")
+"""Maps with a registered scenario id: the seed's swap scenarios and its cross scenario
+(``scenario=True`` works on any map with an ``EPISODE_SCENARIOS`` entry or two or more rooms)."""
 
 
 @dataclass(frozen=True)
@@ -298,8 +302,52 @@ STAY = 4
 GOALS_PER_PHASE = 100
 PHASES_PER_STAGE = 10
 STAGES = ("door", "adjacent_room", "any_room")
-"""The scenario's stages, in order: the goal at a doorway of the agent's room; in a room next to
-the agent's; in any other room."""
+"""The swap scenario's stages, in order: the goal at a doorway of the agent's room; in a room next
+to the agent's; in any other room."""
+
+
+@dataclass(frozen=True)
+class EpisodeScenario:
+    """A scenario counted in episodes rather than goals (the seed's cross scenario).
+
+    Stage k lasts ``stage_episodes[k]`` episodes. When it begins, one goal cell is drawn from
+    ``stage_goals[k]`` and stays for the stage; every episode starts on a cell drawn from
+    ``starts``. The scenario ends with the last episode of the last stage, reached or not.
+    """
+
+    starts: tuple[tuple[int, int], ...]
+    stage_goals: tuple[tuple[tuple[int, int], ...], ...]
+    stage_episodes: tuple[int, ...]
+    stage_names: tuple[str, ...]
+
+    @property
+    def episodes(self) -> int:
+        return sum(self.stage_episodes)
+
+    def stage_of(self, episode: int) -> int:
+        """The stage of the scenario's ``episode``-th episode (1-based)."""
+        bound = 0
+        for stage, length in enumerate(self.stage_episodes):
+            bound += length
+            if episode <= bound:
+                return stage
+        return len(self.stage_episodes) - 1
+
+
+EPISODE_SCENARIOS: dict[str, EpisodeScenario] = {
+    # hima/experiments/hima/configs/cross_11x11_options.yaml: food [6, 6], agent [6, 1], [1, 6],
+    # [6, 11], [11, 6] with change_position (coordinates of the map padded by the 3 x 3 view's one
+    # wall; htm_agent/configs/cross_11x11_empowerment.yaml, unpadded: [5, 5] and [5, 0], [0, 5],
+    # [5, 10], [10, 5]); scenarios/cross_11x11.yaml: after episode 1000 set_food_positions to
+    # one of [8, 5], [2, 5], [5, 8], [5, 2] (rand, sample_size 1); stop at episode 2000.
+    "cross_11x11": EpisodeScenario(
+        starts=((5, 0), (0, 5), (5, 10), (10, 5)),
+        stage_goals=(((5, 5),), ((8, 5), (2, 5), (5, 8), (5, 2))),
+        stage_episodes=(1000, 1000),
+        stage_names=("centre", "arm"),
+    ),
+}
+"""Maps whose ``scenario=True`` is an episode-counted scenario instead of the room swap."""
 
 
 def floor_pattern(shape: tuple[int, int], colours: int, seed: int) -> np.ndarray:
@@ -398,6 +446,12 @@ class GridWorldEnv(gym.Env):
     the next reset starts a new scenario. ``reset(seed=...)`` always starts a new one; a reset
     without a seed continues the current one, as vector envs' auto-reset does.
 
+    On cross_11x11 (``EPISODE_SCENARIOS``) ``scenario=True`` is the seed's cross scenario instead,
+    counted in episodes: each episode starts at a random arm end; the food is at the centre for
+    episodes 1-1000 (stage 0), then on one arm cell, drawn once from (8,5), (2,5), (5,8), (5,2),
+    for episodes 1001-2000 (stage 1). The step that ends episode 2000, goal or timeout, has
+    ``info["scenario_done"]``. ``phase`` equals ``stage`` there.
+
     ``info`` on reset and step: ``room`` (the agent's room); with the scenario also
     ``goals_reached`` (goals in this scenario so far), ``phase``, ``stage``, ``scenario_steps``
     (steps in this scenario so far: the seed's metric at its end) and ``scenario_done``.
@@ -433,13 +487,16 @@ class GridWorldEnv(gym.Env):
         _check_cost("stay_cost", stay_cost)
         if not isinstance(scenario, bool):
             raise ValueError(f"scenario must be a bool, got {scenario!r}")
-        if scenario and (self.map.num_rooms < 2 or not self.map.doors):
+        episode_scenario = EPISODE_SCENARIOS.get(map_name) if scenario else None
+        if scenario and episode_scenario is None and (self.map.num_rooms < 2 or not self.map.doors):
             raise ValueError(f"the scenario needs a map with two or more rooms; {map_name} has one")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
 
         self.map_name = map_name
         self.scenario = scenario
+        self.episode_scenario = episode_scenario
+        """The episode-counted scenario of this map (None: the room swap, or no scenario)."""
         self.max_steps = int(max_steps)
         self.move_cost = float(move_cost)
         self.stay_cost = float(stay_cost)
@@ -483,7 +540,9 @@ class GridWorldEnv(gym.Env):
         # the scenario's state
         self.goals_reached = 0
         self.scenario_steps = 0
+        self.scenario_episodes = 0
         self.scenario_done = False
+        self._task_stage = -1
         self.task_start: tuple[int, int] = (0, 0)
         self.task_goal: tuple[int, int] = (0, 0)
         self.task_rooms: tuple[int, int] = (0, 0)
@@ -506,17 +565,32 @@ class GridWorldEnv(gym.Env):
 
     @property
     def phase(self) -> int:
-        """The scenario's phase: the number of completed blocks of ``goals_per_phase`` goals."""
+        """The scenario's phase: the number of completed blocks of ``goals_per_phase`` goals (an
+        episode-counted scenario: its stage, one task each)."""
+        if self.episode_scenario is not None:
+            return self.stage
         return self.goals_reached // self.goals_per_phase
 
     @property
     def stage(self) -> int:
-        """The scenario's stage (index into ``STAGES``) of the current phase."""
+        """The scenario's stage (index into ``stage_names``) of the current phase (an
+        episode-counted scenario: of the current episode)."""
+        if self.episode_scenario is not None:
+            return self.episode_scenario.stage_of(max(self.scenario_episodes, 1))
         return min(self.phase // self.phases_per_stage, len(STAGES) - 1)
 
     @property
-    def scenario_goals(self) -> int:
-        """Goals that finish the scenario."""
+    def stage_names(self) -> tuple[str, ...]:
+        """The names of the scenario's stages."""
+        if self.episode_scenario is not None:
+            return self.episode_scenario.stage_names
+        return STAGES
+
+    @property
+    def scenario_goals(self) -> int | None:
+        """Goals that finish the swap scenario (None for an episode-counted one)."""
+        if self.episode_scenario is not None:
+            return None
         return len(STAGES) * self.phases_per_stage * self.goals_per_phase
 
     def wall_mask(self) -> np.ndarray:
@@ -531,6 +605,7 @@ class GridWorldEnv(gym.Env):
         if self.scenario:
             if seed is not None or not self._scenario_started or self.scenario_done:
                 self._start_scenario()
+            self._begin_scenario_episode()
             self.agent, self.goal = self.task_start, self.task_goal
         else:
             self.agent, self.goal = self._draw_episode()
@@ -562,6 +637,9 @@ class GridWorldEnv(gym.Env):
             self.scenario_steps += 1
             if terminated:
                 self._goal_reached()
+            rule = self.episode_scenario
+            if rule is not None and self._ended and self.scenario_episodes >= rule.episodes:
+                self.scenario_done = True
         return self._observation(), float(reward), terminated, truncated, self._info()
 
     def render(self) -> np.ndarray | None:
@@ -628,12 +706,37 @@ class GridWorldEnv(gym.Env):
     def _start_scenario(self) -> None:
         self.goals_reached = 0
         self.scenario_steps = 0
+        self.scenario_episodes = 0
         self.scenario_done = False
         self._scenario_started = True
-        self._draw_task()
+        self._task_stage = -1
+        if self.episode_scenario is None:
+            self._draw_task()
+
+    def _begin_scenario_episode(self) -> None:
+        """Count the episode; an episode-counted scenario draws its start (every episode) and, when
+        a stage begins, the stage's goal."""
+        self.scenario_episodes += 1
+        rule = self.episode_scenario
+        if rule is None:
+            return
+        rng = self.np_random
+        stage = self.stage
+        if stage != self._task_stage:
+            goals = rule.stage_goals[stage]
+            self.task_goal = goals[int(rng.integers(len(goals)))]
+            self._task_stage = stage
+        self.task_start = rule.starts[int(rng.integers(len(rule.starts)))]
+        self.task_rooms = (self.room_at(self.task_start), self.room_at(self.task_goal))
+
+    def room_at(self, cell: tuple[int, int]) -> int:
+        """The room of a floor cell."""
+        return int(self.map.room_of[cell])
 
     def _goal_reached(self) -> None:
         self.goals_reached += 1
+        if self.episode_scenario is not None:
+            return  # an episode-counted scenario ends by its episodes (in step)
         if self.goals_reached >= self.scenario_goals:
             self.scenario_done = True
         elif self.goals_reached % self.goals_per_phase == 0:
