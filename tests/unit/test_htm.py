@@ -113,6 +113,151 @@ def test_pooler_is_deterministic_under_a_seed():
     assert all(np.array_equal(a, b) for a, b in zip(*outputs))
 
 
+def brute_force_local_winners(pooler):
+    """Local inhibition by its definition, column by column, from the last compute's overlaps."""
+    config = pooler.config
+    positions = np.stack(np.unravel_index(np.arange(config.columns), pooler.column_dimensions))
+    scores = np.where(
+        pooler.overlaps >= config.stimulus_threshold,
+        pooler.overlaps * pooler.boost_factors + pooler._tie_breaker,
+        -np.inf,
+    )
+    winners = []
+    for column in range(config.columns):
+        distance = np.abs(positions - positions[:, [column]])
+        if config.wrap_around:
+            distance = np.minimum(distance, np.array(pooler.column_dimensions)[:, None] - distance)
+        neighbours = np.flatnonzero(distance.max(axis=0) <= pooler.inhibition_radius)
+        neighbours = neighbours[neighbours != column]
+        k = max(1, round(config.density * (neighbours.size + 1)))
+        if np.isfinite(scores[column]) and (scores[neighbours] > scores[column]).sum() < k:
+            winners.append(column)
+    return np.array(winners, dtype=np.int64)
+
+
+@pytest.mark.parametrize("columns, density", [(COLUMNS, 0.02), (1004, 0.15)])
+def test_local_inhibition_with_a_radius_covering_all_columns_is_global_inhibition(columns, density):
+    # The computed radius stays below half the ring (receptive fields never span the whole input),
+    # so it is pinned before every step; learning then keeps both poolers in the same state.
+    # 1004 × 0.15 = 150.6 → 151 winners, where 1003 × 0.15 would give 150: the neighbourhood's size
+    # counts the column itself.
+    rng = np.random.default_rng(6)
+    poolers = [
+        SpatialPooler(SpatialPoolerConfig(
+            input_size=INPUT_BITS, columns=columns, density=density, seed=6, global_inhibition=flag, boost_strength=5.0,
+        ))
+        for flag in (True, False)
+    ]
+    for step in range(60):
+        bits = sdr(rng, INPUT_BITS, int(rng.integers(5, 120)))
+        poolers[1].inhibition_radius = columns // 2
+        codes = [pooler.compute(bits, learn=step % 3 != 2) for pooler in poolers]
+        assert np.array_equal(codes[0], codes[1])
+    assert np.array_equal(poolers[0].permanences, poolers[1].permanences)
+    assert len(np.unique(poolers[0].boost_factors)) > 2  # the scores were boosted, not bare overlaps
+
+
+@pytest.mark.parametrize(
+    "dimensions",
+    [dict(), dict(wrap_around=False), dict(column_dimensions=(25, 40), input_dimensions=(20, 20))],
+    ids=["ring", "line", "2d-torus"],
+)
+def test_local_winners_are_the_top_of_their_neighbourhoods(dimensions):
+    rng = np.random.default_rng(7)
+    config = SpatialPoolerConfig(
+        input_size=INPUT_BITS, seed=7, global_inhibition=False, potential_radius=6, boost_strength=3.0, **dimensions
+    )
+    pooler = SpatialPooler(config)
+    checked = 0
+    for step in range(40):
+        bits = sdr(rng, INPUT_BITS, int(rng.integers(20, 160)))
+        active = pooler.compute(bits, learn=step % 2 == 0)
+        if step % 2 == 1:
+            assert 0 < pooler.inhibition_radius < max(pooler.column_dimensions) // 2
+            assert np.array_equal(active, brute_force_local_winners(pooler))
+            checked += active.size
+    assert checked > 0
+
+
+def test_local_inhibition_spreads_winners_over_the_columns():
+    # A line of 200 columns over 200 inputs, each column connected to the 11 inputs around it. The
+    # left half of the input is all on, the right half has every 4th bit: global inhibition gives all
+    # 20 winners to the left block (overlap 11 beats 2-3); local inhibition (radius 5) lets the
+    # right half's columns win their own neighbourhoods too.
+    bits = np.concatenate((np.arange(100), np.arange(100, 200, 4)))
+    codes = {}
+    for flag in (True, False):
+        pooler = SpatialPooler(SpatialPoolerConfig(
+            input_size=200, columns=200, density=0.1, seed=8, global_inhibition=flag, potential_radius=5,
+            potential_pct=1.0, initial_permanence_spread=0.0, wrap_around=False,
+        ))
+        codes[flag] = pooler.compute(bits, learn=False)
+        if not flag:
+            assert pooler.inhibition_radius == 5
+    assert codes[True].size == 20 and codes[True].max() < 100
+    right = codes[False][codes[False] >= 110]
+    assert right.size >= 5
+    assert np.diff(right).min() > 5  # at most one winner per neighbourhood (k = round(0.1 · 11) = 1)
+
+
+def test_inhibition_radius_from_the_connected_spans():
+    def pooler_with(connections, **kwargs):
+        pooler = SpatialPooler(SpatialPoolerConfig(input_size=50, columns=100, global_inhibition=False, **kwargs))
+        pooler.permanences[:] = 0.0
+        for column, inputs in enumerate(connections):
+            pooler.permanences[column, inputs] = 1.0
+        return pooler
+
+    # Half the columns span 3 inputs, half span 8 (two inputs 7 apart): mean 5.5 × 2 columns per
+    # input = diameter 11, radius (11 − 1) / 2 = 5.
+    connections = [[c % 40, c % 40 + 1, c % 40 + 2] for c in range(50)] + [[c % 40, c % 40 + 7] for c in range(50)]
+    assert pooler_with(connections, wrap_around=False).update_inhibition_radius() == 5
+    # Inputs 0 and 49 are 2 apart around the ring (diameter 4, radius 1.5 → 2) but span all 50 on a
+    # line (diameter 100, radius 49.5 → 50).
+    ends = [[0, 49]] * 100
+    assert pooler_with(ends, wrap_around=True).update_inhibition_radius() == 2
+    assert pooler_with(ends, wrap_around=False).update_inhibition_radius() == 50
+    # 2-D: 10×10 columns over 5×10 inputs (2 and 1 columns per input, mean 1.5); each column connects
+    # a 3-row × 2-column block: spans (3, 2), mean 2.5, diameter 3.75, radius 1.375 → 1.
+    pooler = SpatialPooler(SpatialPoolerConfig(
+        input_size=50, columns=100, column_dimensions=(10, 10), input_dimensions=(5, 10), global_inhibition=False,
+    ))
+    pooler.permanences[:] = 0.0
+    block = np.zeros((5, 10), dtype=bool)
+    block[1:4, 2:4] = True
+    pooler.permanences[:, block.ravel()] = 1.0
+    assert np.array_equal(pooler.connected_spans()[0], [3, 2])
+    assert pooler.update_inhibition_radius() == 1
+    # Radius 1 on the torus: 8 neighbours each.
+    near, k = pooler.neighbourhood()
+    assert (near.sum(axis=1) == 8).all() and (k == 1).all()
+
+
+def test_potential_pools_lie_around_each_columns_input_position():
+    pooler = SpatialPooler(SpatialPoolerConfig(input_size=100, columns=200, potential_radius=4, wrap_around=False))
+    for column in (0, 57, 199):
+        centre = int((column + 0.5) * 100 / 200)
+        pool = np.flatnonzero(pooler.potential[column])
+        assert np.abs(pool - centre).max() <= 4
+        window = min(99, centre + 4) - max(0, centre - 4) + 1
+        assert pool.size == int(np.floor(0.5 * window + 0.5))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        dict(column_dimensions=(30, 30)),
+        dict(input_dimensions=(7, 7)),
+        dict(column_dimensions=(20, 50), input_dimensions=(100,)),
+        dict(column_dimensions=(10, 10, 10), input_dimensions=(4, 5, 5)),
+        dict(potential_radius=-1),
+    ],
+)
+def test_pooler_config_rejects_topologies_that_do_not_fit(fields):
+    with pytest.raises(ValueError):
+        SpatialPooler(SpatialPoolerConfig(input_size=100, global_inhibition=False, **fields))
+
+
 # ---------------------------------------------------------------- temporal memory
 
 

@@ -12,11 +12,27 @@ chapter. One step:
    their share get a larger say.
 3. Inhibition: the k = round(density · columns) columns with the largest boosted overlap win
    (global inhibition). A fixed random tie-breaker per column makes the choice deterministic.
+   With local inhibition (`global_inhibition=False`) the columns lie on a topology (a 1-D or 2-D
+   grid, ring or torus with `wrap_around`) and each competes only with its neighbourhood: the
+   columns within the inhibition radius (Chebyshev distance). A column wins if its overlap reaches
+   the stimulus threshold and fewer than round(density · neighbourhood size) of its neighbours (the
+   size counts the column itself, the neighbours do not) have a strictly higher boosted overlap,
+   ties ordered by the same tie-breaker. With a radius that covers every column this is exactly
+   global inhibition.
 4. Learning (when asked): winning columns raise the permanences of their potential synapses to
    active inputs and lower those to inactive ones (Hebbian), clipped to [0, 1]; duty cycles
    (moving averages of "was active" and "had overlap") and boost factors are updated; columns
    whose overlap duty cycle is far below the busiest column's get all their potential permanences
-   bumped up, so that they start to see some input.
+   bumped up, so that they start to see some input. With local inhibition the inhibition radius is
+   then recomputed (BAMI's updateInhibitionRadius): the average connected receptive-field span of
+   the columns (per input dimension, averaged over dimensions; a column with no connected synapse
+   counts 0) times the average number of columns per input bit is a diameter, and the radius is
+   (diameter − 1) / 2 rounded half up, at least 1.
+
+Topology: column i of `column_dimensions` maps to input position floor((i_d + 0.5) · inputs_d /
+columns_d) in each dimension d of `input_dimensions`. With `potential_radius` set, a column's
+potential pool is drawn (potential_pct of them) from the inputs within that Chebyshev distance of its
+position; unset, from the whole input.
 
 The permanences are a dense [columns, inputs] matrix with a boolean potential mask: at HIMA's
 sizes (1000 columns × a few hundred input bits) that is a few megabytes and every step is a handful
@@ -68,25 +84,67 @@ class SpatialPoolerConfig:
     permanences bumped (htm.core minPctOverlapDutyCycle)."""
     seed: int = 0
     """Seeds the potential pools, the initial permanences and the tie-breaker."""
+    global_inhibition: bool = True
+    """True: the round(density · columns) best columns win (the HIMA seed's configs:
+    globalInhibition true). False: local inhibition within the inhibition radius on the column
+    topology (module docstring)."""
+    column_dimensions: tuple[int, ...] | None = None
+    """The columns' topology, 1-D or 2-D (row-major); its product must equal `columns`. None:
+    (columns,), a line (a ring with wrap_around)."""
+    input_dimensions: tuple[int, ...] | None = None
+    """The input's topology, with as many dimensions as column_dimensions; its product must equal
+    `input_size`. None: (input_size,)."""
+    potential_radius: int | None = None
+    """Potential pools are drawn from the inputs within this Chebyshev distance of the column's
+    mapped input position. None: the whole input (the default, as before local inhibition)."""
+    wrap_around: bool = True
+    """Whether both topologies wrap at their edges (ring / torus), for potential pools, receptive
+    field spans and inhibition neighbourhoods."""
 
     @property
     def active_columns_count(self) -> int:
         return max(1, int(round(self.density * self.columns)))
 
+    def dimensions(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(column_dimensions, input_dimensions) with the defaults filled in; ValueError where they
+        do not fit `columns` / `input_size` or each other."""
+        columns = tuple(int(d) for d in (self.column_dimensions or (self.columns,)))
+        inputs = tuple(int(d) for d in (self.input_dimensions or (self.input_size,)))
+        for name, dims, total in (("column_dimensions", columns, self.columns), ("input_dimensions", inputs, self.input_size)):
+            if not 1 <= len(dims) <= 2 or min(dims) < 1:
+                raise ValueError(f"{name} must be 1 or 2 positive sizes, got {dims}")
+            if int(np.prod(dims)) != total:
+                raise ValueError(f"{name} {dims} hold {int(np.prod(dims))} positions, not {total}")
+        if len(columns) != len(inputs):
+            raise ValueError(f"column_dimensions {columns} and input_dimensions {inputs} differ in rank")
+        if self.potential_radius is not None and int(self.potential_radius) < 0:
+            raise ValueError(f"potential_radius must be >= 0 or None, got {self.potential_radius}")
+        return columns, inputs
+
 
 class SpatialPooler:
-    """Global-inhibition spatial pooler; `compute` returns the sorted indices of active columns."""
+    """Spatial pooler with global or local inhibition; `compute` returns the sorted indices of
+    active columns."""
 
     def __init__(self, config: SpatialPoolerConfig):
         self.config = config
+        self.column_dimensions, self.input_dimensions = config.dimensions()
         rng = np.random.default_rng(config.seed)
         columns, inputs = config.columns, config.input_size
-        pool_size = max(1, int(round(config.potential_pct * inputs)))
-        # Each row picks its own random subset of inputs: rank a row of random keys and keep the
-        # pool_size smallest.
-        pool_order = np.argsort(rng.random((columns, inputs)), axis=1)[:, :pool_size]
-        self.potential = np.zeros((columns, inputs), dtype=bool)
-        np.put_along_axis(self.potential, pool_order, True, axis=1)
+        keys = rng.random((columns, inputs))
+        if config.potential_radius is None:
+            pool_size = max(1, int(round(config.potential_pct * inputs)))
+            # Each row picks its own random subset of inputs: rank a row of random keys and keep the
+            # pool_size smallest.
+            pool_order = np.argsort(keys, axis=1)[:, :pool_size]
+            self.potential = np.zeros((columns, inputs), dtype=bool)
+            np.put_along_axis(self.potential, pool_order, True, axis=1)
+        else:
+            # The same, within each column's neighbourhood: keys outside it rank last.
+            near = self._input_neighbourhoods(int(config.potential_radius))
+            pool_sizes = np.maximum(1, np.floor(config.potential_pct * near.sum(axis=1) + 0.5)).astype(np.int64)
+            ranks = np.argsort(np.argsort(np.where(near, keys, np.inf), axis=1), axis=1)
+            self.potential = ranks < pool_sizes[:, None]
         spread = config.initial_permanence_spread
         initial = rng.uniform(
             config.connected_threshold - spread, config.connected_threshold + spread, (columns, inputs)
@@ -101,6 +159,15 @@ class SpatialPooler:
         self.iteration = 0
         self.overlaps = np.zeros(columns, dtype=np.int64)
         """The raw overlaps of the last `compute` (connected active inputs per column)."""
+        self._column_distances: np.ndarray | None = None
+        self._neighbours: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+        self._spans: np.ndarray | None = None
+        self.inhibition_radius = max(self.column_dimensions)
+        """Local inhibition's radius in columns (Chebyshev distance), recomputed at the end of every
+        learning step; with global inhibition it stays the largest column dimension. May be set by
+        hand; the next learning step recomputes it."""
+        if not config.global_inhibition:
+            self.update_inhibition_radius()
 
     def state_dict(self) -> dict:
         """Everything learning or initialisation set, as NumPy arrays and plain values."""
@@ -124,6 +191,8 @@ class SpatialPooler:
         self.overlap_duty_cycles = np.asarray(state["overlap_duty_cycles"], dtype=np.float64).copy()
         self.boost_factors = np.asarray(state["boost_factors"], dtype=np.float64).copy()
         self.iteration = int(state["iteration"])
+        if not self.config.global_inhibition:
+            self.update_inhibition_radius()
 
     @property
     def connected(self) -> np.ndarray:
@@ -154,9 +223,12 @@ class SpatialPooler:
         self.overlaps = overlaps
         eligible = overlaps >= config.stimulus_threshold
         scores = np.where(eligible, overlaps * self.boost_factors + self._tie_breaker, -np.inf)
-        k = config.active_columns_count
-        winners = np.argpartition(-scores, k - 1)[:k]
-        winners = np.sort(winners[np.isfinite(scores[winners])])
+        if config.global_inhibition:
+            k = config.active_columns_count
+            winners = np.argpartition(-scores, k - 1)[:k]
+            winners = np.sort(winners[np.isfinite(scores[winners])])
+        else:
+            winners = self._inhibit_locally(scores)
         if learn:
             self._learn(input_bits, winners, overlaps)
         return winners
@@ -179,16 +251,144 @@ class SpatialPooler:
 
         target_density = config.active_columns_count / config.columns
         self.boost_factors = np.exp(-config.boost_strength * (self.active_duty_cycles - target_density))
-        self._bump_weak_columns()
+        weak = self._bump_weak_columns()
+        if not config.global_inhibition:
+            self.update_inhibition_radius(np.union1d(winners, weak))
 
-    def _bump_weak_columns(self) -> None:
+    def _bump_weak_columns(self) -> np.ndarray:
         """Raise every potential permanence of columns that (almost) never overlap the input, by a
         tenth of the connected threshold (htm.core's synPermBelowStimulusInc)."""
         config = self.config
         floor = config.min_pct_overlap_duty_cycle * self.overlap_duty_cycles.max()
         weak = np.flatnonzero(self.overlap_duty_cycles < floor)
         if weak.size == 0:
-            return
+            return weak
         bump = np.float32(config.connected_threshold / 10.0)
         rows = self.permanences[weak] + bump * self.potential[weak]
         self.permanences[weak] = np.clip(rows, 0.0, 1.0)
+        return weak
+
+    # ------------------------------------------------------------------ topology, local inhibition
+
+    def _positions(self, dims: tuple[int, ...]) -> np.ndarray:
+        """[len(dims), prod(dims)]: the grid coordinates of every flat index (row-major)."""
+        return np.stack(np.unravel_index(np.arange(int(np.prod(dims))), dims))
+
+    def _axis_distances(self, a: np.ndarray, b: np.ndarray, size: int) -> np.ndarray:
+        """|a[:, None] − b[None, :]| along one axis of length `size`, the shorter way round when the
+        topology wraps."""
+        distance = np.abs(a[:, None] - b[None, :])
+        if self.config.wrap_around:
+            distance = np.minimum(distance, size - distance)
+        return distance
+
+    def column_centres(self) -> np.ndarray:
+        """[rank, columns]: each column's mapped position in input coordinates."""
+        positions = self._positions(self.column_dimensions)
+        scale = np.array(self.input_dimensions, dtype=float) / np.array(self.column_dimensions, dtype=float)
+        return np.floor((positions + 0.5) * scale[:, None]).astype(np.int64)
+
+    def _input_neighbourhoods(self, radius: int) -> np.ndarray:
+        """[columns, inputs] bool: the inputs within Chebyshev `radius` of each column's centre."""
+        centres = self.column_centres()
+        inputs = self._positions(self.input_dimensions)
+        near = np.ones((self.config.columns, self.config.input_size), dtype=bool)
+        for axis, size in enumerate(self.input_dimensions):
+            near &= self._axis_distances(centres[axis], inputs[axis], size) <= radius
+        return near
+
+    def connected_spans(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """[columns (or len(rows)), rank]: per column and input dimension, the span (in input
+        positions) of its connected synapses: max − min + 1, or with wrap_around the shortest arc
+        holding them all; 0 for a column with none."""
+        connected = self.permanences if rows is None else self.permanences[rows]
+        connected = (connected >= self.config.connected_threshold).reshape((-1, *self.input_dimensions))
+        rank = len(self.input_dimensions)
+        spans = np.zeros((connected.shape[0], rank))
+        for axis, size in enumerate(self.input_dimensions):
+            others = tuple(1 + a for a in range(rank) if a != axis)
+            occupied = connected.any(axis=others) if others else connected  # [columns, size]
+            has_any = occupied.any(axis=1)
+            if self.config.wrap_around:
+                # The shortest covering arc is size − the largest step between circularly
+                # consecutive occupied positions + 1. Over the doubled row, last[x] is the last
+                # occupied position at or before x; the step into an occupied q is q − last[q − 1].
+                doubled = np.concatenate((occupied, occupied), axis=1)
+                index = np.where(doubled, np.arange(2 * size), -1)
+                last = np.maximum.accumulate(index, axis=1)
+                steps = np.arange(size, 2 * size) - last[:, size - 1 : 2 * size - 1]
+                largest = np.where(doubled[:, size:], steps, 0).max(axis=1)
+                span = size - largest + 1
+            else:
+                first = occupied.argmax(axis=1)
+                final = size - 1 - occupied[:, ::-1].argmax(axis=1)
+                span = final - first + 1
+            spans[:, axis] = np.where(has_any, span, 0)
+        return spans
+
+    def update_inhibition_radius(self, changed: np.ndarray | None = None) -> int:
+        """BAMI's updateInhibitionRadius: diameter = average connected span × average columns per
+        input position; radius = (diameter − 1) / 2 rounded half up, at least 1. Sets and returns
+        `inhibition_radius` (with global inhibition: the largest column dimension). `changed`: the
+        only columns whose permanences changed since the last call (None: recompute all)."""
+        if self.config.global_inhibition:
+            self.inhibition_radius = max(self.column_dimensions)
+            return self.inhibition_radius
+        if changed is None or self._spans is None:
+            self._spans = self.connected_spans()
+        elif changed.size:
+            self._spans[changed] = self.connected_spans(changed)
+        average_span = float(self._spans.mean())
+        columns_per_input = float(np.mean(np.array(self.column_dimensions) / np.array(self.input_dimensions)))
+        diameter = average_span * columns_per_input
+        self.inhibition_radius = max(1, int(np.floor((diameter - 1.0) / 2.0 + 0.5)))
+        return self.inhibition_radius
+
+    def neighbourhood(self, radius: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(near, k) for a radius (default: the current one). near: [columns, columns] bool, the
+        columns within the radius of each column, itself excluded; k: [columns], the winners allowed
+        per neighbourhood, max(1, round(density · (neighbours + 1)))."""
+        radius = self.inhibition_radius if radius is None else int(radius)
+        if radius in self._neighbours:
+            return self._neighbours[radius][:2]
+        columns = self.config.columns
+        if self._column_distances is None:
+            positions = self._positions(self.column_dimensions)
+            distances = np.zeros((columns, columns), dtype=np.int32)
+            for axis, size in enumerate(self.column_dimensions):
+                np.maximum(distances, self._axis_distances(positions[axis], positions[axis], size), out=distances)
+            self._column_distances = distances
+        near = self._column_distances <= radius
+        np.fill_diagonal(near, False)
+        sizes = near.sum(axis=1) + 1
+        # np.rint rounds half to even, as round() does for global inhibition's k.
+        k = np.maximum(1, np.rint(self.config.density * sizes)).astype(np.int64)
+        # How many of the best columns _inhibit_locally screens with (see there).
+        screen = int(min(columns, np.ceil((3 * k * columns / sizes).max())))
+        if len(self._neighbours) >= 4:  # the radius moves by a step or two at a time
+            self._neighbours.pop(next(iter(self._neighbours)))
+        self._neighbours[radius] = (near, k, screen)
+        return near, k
+
+    def _inhibit_locally(self, scores: np.ndarray) -> np.ndarray:
+        """Winners: finite score and fewer than k[i] neighbours with a higher one. Exact, but only
+        the undecided columns are counted in full: with t the m-th largest score, a column below t
+        has at least (its neighbours scoring >= t) higher neighbours, and loses if those alone reach
+        its k. m is chosen so that a neighbourhood expects about 3k of them."""
+        self.neighbourhood()
+        near, k, m = self._neighbours[self.inhibition_radius]
+        columns = scores.size
+        finite = np.isfinite(scores)
+        if m < columns:
+            top = np.argpartition(-scores, m - 1)[:m]
+            threshold = scores[top].min()
+        else:
+            threshold = -np.inf
+        if np.isfinite(threshold):
+            above = scores >= threshold
+            lower = near[:, np.flatnonzero(above)].sum(axis=1)
+            rows = np.flatnonzero(finite & (above | (lower < k)))
+        else:
+            rows = np.flatnonzero(finite)
+        higher = (near[rows] & (scores[None, :] > scores[rows, None])).sum(axis=1)
+        return rows[higher < k[rows]].astype(np.int64)
