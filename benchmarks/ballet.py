@@ -38,7 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from grid import ROOT, Job, final_mean, finished_cells, millions, parse_frames, plot_return_curves, run_grid  # noqa: E402
+from grid import ROOT, Job, add_grid_options, final_mean, finished_cells, millions, parse_frames, plot_return_curves, run_grid  # noqa: E402
 
 from wanderlust.envs import ballet, make  # noqa: E402
 
@@ -224,10 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--memories", default=",".join(MEMORIES))
         command.add_argument("--seeds", default="0,1,2")
         command.add_argument("--frames", type=parse_frames, default=1_000_000)
-        command.add_argument("--workers", type=int, default=2)
-        command.add_argument("--hours", type=float, default=0.0, help="start no new run after this many hours")
-        command.add_argument("--runs-dir", type=Path, default=ROOT / "benchmarks/runs/ballet")
-        command.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks/results/ballet")
+        add_grid_options(command, "ballet")
         command.set_defaults(func=func)
     return parser
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from grid import (
     Job,
     ROOT,
+    add_grid_options,
     final_mean,
     finished_cells,
     frames_to_reach,
@@ -154,10 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bonuses", help="comma-separated bonuses (default: every registered bonus)")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--frames", type=parse_frames, default=3_000_000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--hours", type=float, default=0.0, help="start no new run after this many hours")
-    parser.add_argument("--runs-dir", type=Path, default=ROOT / "benchmarks/runs/exploration")
-    parser.add_argument("--results-dir", type=Path, default=None)
+    add_grid_options(parser, "exploration")
+    parser.set_defaults(results_dir=None)  # then per suite: benchmarks/results/exploration/SUITE
     args = parser.parse_args(argv)
     if args.results_dir is None:
         args.results_dir = ROOT / "benchmarks/results/exploration" / args.suite

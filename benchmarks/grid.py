@@ -47,6 +47,15 @@ def parse_frames(text: str) -> int:
     return int(float(text))
 
 
+def add_grid_options(command, name: str) -> None:
+    """The options every grid's `run` and `report` take: --workers, --hours, --runs-dir (default
+    benchmarks/runs/NAME) and --results-dir (default benchmarks/results/NAME)."""
+    command.add_argument("--workers", type=int, default=2)
+    command.add_argument("--hours", type=float, default=0.0, help="start no new run after this many hours")
+    command.add_argument("--runs-dir", type=Path, default=ROOT / "benchmarks/runs" / name)
+    command.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks/results" / name)
+
+
 def run_job(job: Job, runs_dir: Path, results_dir: Path, kept_columns: Sequence[str]) -> str:
     result = results_dir / f"{job.name}.csv"
     if result.exists():

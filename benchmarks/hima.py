@@ -57,7 +57,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from grid import ROOT, Job, parse_frames, read_rows, run_grid
+from grid import ROOT, Job, add_grid_options, parse_frames, read_rows, run_grid
 
 import wanderlust.envs as envs
 from wanderlust.envs.gridworld import GridWorldEnv
@@ -420,10 +420,7 @@ def main(argv: list[str] | None = None) -> int | None:
         command.add_argument("--env-seeds", default="0,1,2", help="floor_seed values (the environment seeds)")
         command.add_argument("--seeds", default="0,1,2", help="agent seeds")
         command.add_argument("--frames", type=parse_frames, default=300_000, help="env steps per env, e.g. 3e5")
-        command.add_argument("--workers", type=int, default=2)
-        command.add_argument("--hours", type=float, default=0.0, help="start no new run after this many hours")
-        command.add_argument("--runs-dir", type=Path, default=ROOT / "benchmarks/runs/hima")
-        command.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks/results/hima")
+        add_grid_options(command, "hima")
         command.set_defaults(run=func)
     args = parser.parse_args(argv)
     return args.run(args)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from grid import ROOT, Job, final_mean, finished_cells, millions, parse_frames, plot_return_curves, run_grid  # noqa: E402
+from grid import ROOT, Job, add_grid_options, final_mean, finished_cells, millions, parse_frames, plot_return_curves, run_grid  # noqa: E402
 
 from wanderlust.run import analyze, replay  # noqa: E402
 from wanderlust.run.config import resolve  # noqa: E402
@@ -160,10 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--preset", default="thick_cpu",
             help="preset stack of every run (run names do not include it: keep other stacks in other directories)",
         )
-        command.add_argument("--workers", type=int, default=2)
-        command.add_argument("--hours", type=float, default=0.0, help="start no new run after this many hours")
-        command.add_argument("--runs-dir", type=Path, default=ROOT / "benchmarks/runs/thick")
-        command.add_argument("--results-dir", type=Path, default=ROOT / "benchmarks/results/thick")
+        add_grid_options(command, "thick")
         command.set_defaults(func=func)
     return parser
 

@@ -77,3 +77,26 @@ class Corridor:
 
     def close(self):
         pass
+
+
+def fake_training(header: list[str], row: list):
+    """A stand-in for the benchmark grids' `subprocess.call` of `wanderlust train`: it writes one
+    checkpoint file and a metrics.csv of `header` and one `row` into the run directory the command
+    names, and records the command. Returns (fake call, list of the commands seen)."""
+    import csv
+    from pathlib import Path
+
+    calls: list = []
+
+    def call(command, **_):
+        calls.append(command)
+        run_dir = Path(command[command.index("--run-dir") + 1] if "--run-dir" in command else command[-1])
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        (run_dir / "checkpoints" / "frames_000000001000.pt").write_text("x")
+        with open(run_dir / "metrics.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerow(row)
+        return 0
+
+    return call, calls

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes import fake_training
 
 pytestmark = pytest.mark.unit
 
@@ -44,18 +45,7 @@ def test_jobs_run_every_cell_of_the_first_seed_before_any_second_seed(tmp_path):
 
 
 def test_a_job_trains_with_its_preset_on_gymnasium_then_resumes_and_keeps_its_result(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_call(command, **_):
-        calls.append(command)
-        run_dir = Path(command[command.index("--run-dir") + 1] if "--run-dir" in command else command[-1])
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        (run_dir / "checkpoints" / "frames_000000001000.pt").write_text("x")
-        with open(run_dir / "metrics.csv", "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["frames", "episode_return", "policy_loss", "rooms"])
-            writer.writerow([1000, 0.5, 0.1, 3])
-        return 0
+    fake_call, calls = fake_training(["frames", "episode_return", "policy_loss", "rooms"], [1000, 0.5, 0.1, 3])
 
     monkeypatch.setattr(grid.subprocess, "call", fake_call)
     job = exploration.jobs_for(args(tmp_path, envs=NOISY, bonuses="ride", seeds="0", frames=1000))[0]

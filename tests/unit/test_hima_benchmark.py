@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes import fake_training
 
 pytestmark = pytest.mark.unit
 
@@ -75,18 +76,7 @@ def test_each_agents_flags_train_it_on_its_floor_seed_with_the_budget_per_env(
 
 
 def test_a_job_trains_without_a_preset_then_resumes_and_keeps_its_columns(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_call(command, **_):
-        calls.append(command)
-        run_dir = Path(command[command.index("--run-dir") + 1] if "--run-dir" in command else command[-1])
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        (run_dir / "checkpoints" / "frames_000000001000.pt").write_text("x")
-        with open(run_dir / "metrics.csv", "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["frames", "episode_return", "goals_reached", "scenario_steps", "dreams", "memory_segments"])
-            writer.writerow([128, 0.5, 12.0, "", 1.0, 300])
-        return 0
+    fake_call, calls = fake_training(["frames", "episode_return", "goals_reached", "scenario_steps", "dreams", "memory_segments"], [128, 0.5, 12.0, "", 1.0, 300])
 
     monkeypatch.setattr(grid.subprocess, "call", fake_call)
     job = hima.scenario_jobs(options(tmp_path, agents="hima", env_seeds="1", seeds="0"))[0]

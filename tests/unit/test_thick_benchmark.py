@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import fake_training
 
 from wanderlust.run.analyze import ChangeReport
 
@@ -66,18 +67,7 @@ def test_defaults_and_seed_major_order_with_env_and_world_model_flags(tmp_path):
 
 
 def test_a_job_trains_with_its_preset_and_flags_then_resumes(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_call(command, **_):
-        calls.append(command)
-        run_dir = Path(command[command.index("--run-dir") + 1] if "--run-dir" in command else command[-1])
-        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        (run_dir / "checkpoints" / "frames_000000001000.pt").write_text("x")
-        with open(run_dir / "metrics.csv", "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["frames", "episode_return", "context_changes", "sparse_loss", "kl_loss", "updates"])
-            writer.writerow([1000, 0.5, 2.0, 0.1, 3.0, 7])
-        return 0
+    fake_call, calls = fake_training(["frames", "episode_return", "context_changes", "sparse_loss", "kl_loss", "updates"], [1000, 0.5, 2.0, 0.1, 3.0, 7])
 
     monkeypatch.setattr(grid.subprocess, "call", fake_call)
     job = thick.jobs_for(args(tmp_path, envs=DOORKEY, world_models="thick", seeds="1"))[0]
