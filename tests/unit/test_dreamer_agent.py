@@ -152,3 +152,12 @@ def test_thick_trains_its_high_level_model_and_mixes_the_long_return():
         assert np.isfinite(metrics[key]), key
     assert any(not torch.equal(a, b) for a, b in zip(before, agent.highlevel.parameters()))
     assert agent.highlevel.config.max_elapsed == agent.config.batch_length
+
+
+def test_prefill_takes_random_actions_counts_them_and_records_them_in_the_carry():
+    env = Corridor(num_envs=2, length=3, max_steps=6)
+    agent = Dreamer(tiny(prefill=5), env, 10_000, torch.device("cpu"))
+    assert agent.warmup() == 10 and agent.frames == 10 and agent.updates == 0
+    stored = agent.replay.storage["action"][:, 4]
+    taken = agent.carry[1].argmax(-1)  # the previous action the next prior step will read
+    assert torch.equal(stored, taken)

@@ -234,12 +234,16 @@ class Dreamer(Learner):
 
     # ------------------------------------------------------------------------------------- acting
     @torch.no_grad()
-    def act(self, obs: np.ndarray, is_first: np.ndarray) -> np.ndarray:
-        """Filters `obs` into each environment's carry and samples the actor's actions [N]."""
+    def act(self, obs: np.ndarray, is_first: np.ndarray, actions: np.ndarray | None = None) -> np.ndarray:
+        """Filters `obs` into each environment's carry and samples the actor's actions [N], or
+        records the given `actions` (random prefill) in the carry instead."""
         out = self.policy(obs, self.carry, torch.as_tensor(is_first, device=self.device))
-        actions = torch.multinomial(out.logits.softmax(-1), 1, generator=self.generator).squeeze(-1)
-        self.carry = self.policy.taken(out.state, actions)
-        return actions.cpu().numpy()
+        if actions is None:
+            chosen = torch.multinomial(out.logits.softmax(-1), 1, generator=self.generator).squeeze(-1)
+        else:
+            chosen = torch.as_tensor(actions, device=self.device)
+        self.carry = self.policy.taken(out.state, chosen)
+        return chosen.cpu().numpy()
 
     def _step(self, actions: np.ndarray, episodes: dict[str, list]) -> None:
         """Stores the current step with `actions`, steps the environments and keeps their returns."""
@@ -265,8 +269,7 @@ class Dreamer(Learner):
         episodes = new_episodes()
         start = self.frames
         for _ in range(self.config.prefill):
-            actions = self.rng.integers(0, self.num_actions, self.num_envs)
-            self.act(self.obs, self.is_first)  # keep the carry filtered
+            actions = self.act(self.obs, self.is_first, self.rng.integers(0, self.num_actions, self.num_envs))
             self._step(actions, episodes)
         return self.frames - start
 
