@@ -15,8 +15,10 @@ import numpy as np
 import torch
 
 from wanderlust import envs
-from wanderlust.envs import atari, crafter
-from wanderlust.agents.dreamer.agent import FAMILIES as DREAMER_FAMILIES, Dreamer, ObservationCodec
+from wanderlust.envs import crafter
+from wanderlust.agents.dreamer import agent as dreamer
+from wanderlust.agents.dreamer.agent import Dreamer
+from wanderlust.agents.episodes import Learner
 from wanderlust.agents.hima import HIMA
 from wanderlust.agents.ppo import PPO, resolve_network
 from wanderlust.agents.qlearning import QLearning
@@ -53,20 +55,15 @@ def build_agent(config: Config, device: torch.device, num_envs: int | None = Non
     A learner provides what the training loop reads: `frames`, `iteration`, `warmup()`,
     `iterate() -> {"metrics", "episodes"}`, `state_dict()`/`load_state_dict()`, `rooms` (a
     RoomLog) and `reports_rooms` (whether the env reports rooms)."""
-    env = envs.make(
-        config.env.id,
-        num_envs or config.env.num_envs,
-        config.seed if seed is None else seed,
-        config.env.backend,
-        render=render,
-        **config.env.options,
-    )
+    seed = config.seed if seed is None else seed
+    env = envs.make(config.env.id, num_envs or config.env.num_envs, seed, config.env.backend, render=render,
+                    **config.env.options)
     if config.algo == "qlearning":
-        return env, QLearning(config.qlearning, env, config.frames, config.seed if seed is None else seed)
+        return env, QLearning(config.qlearning, env, config.frames, seed)
     if config.algo == "hima":
-        return env, HIMA(config.hima, env, config.frames, config.seed if seed is None else seed)
+        return env, HIMA(config.hima, env, config.frames, seed)
     if config.algo == "dreamer":
-        return env, Dreamer(config.dreamer, env, config.frames, device, config.seed if seed is None else seed)
+        return env, Dreamer(config.dreamer, env, config.frames, device, seed)
     spec = BonusSpec(
         obs_shape=tuple(env.single_observation_space.shape),
         num_actions=int(env.single_action_space.n),
@@ -75,7 +72,7 @@ def build_agent(config: Config, device: torch.device, num_envs: int | None = Non
         gamma_int=config.ppo.gamma_int,
     )
     bonus = make_bonus(config.bonus, config.intrinsic, spec)
-    agent = PPO(config.ppo, env, bonus, config.frames, device, config.seed if seed is None else seed)
+    agent = PPO(config.ppo, env, bonus, config.frames, device, seed)
     return env, agent
 
 
@@ -163,10 +160,8 @@ def train(
                 check_family(config.bonus, family)
             if config.algo == "hima" and family != "gridworld":
                 raise ValueError(f"--algo hima reads the grid worlds' 5×5 window (wanderlust/GridWorld-*), not {family}")
-            if config.algo == "dreamer" and family not in DREAMER_FAMILIES:
-                raise ValueError(f"--algo dreamer reads {', '.join(DREAMER_FAMILIES)} observations, not {family}")
-            if config.algo == "dreamer" and family == "atari":  # one frame, not the default stack
-                ObservationCodec(family, atari.observation_shape(atari.resolve_options(config.env.options)))
+            if config.algo == "dreamer":
+                dreamer.check_env(family, config.env.options)
         except ValueError as error:
             raise ConfigError(str(error)) from None
         run_dir = _prepare_run_dir(config, Path(run_dir) if run_dir is not None else None)
@@ -215,7 +210,7 @@ def _run(config: Config, run_dir: Path, state: dict | None) -> None:
         log.info("rooms discovered: %d, drawn in %s", len(agent.rooms.thumbnails), path)
 
 
-def _loop(config: Config, run_dir: Path, agent: PPO | QLearning | Dreamer | HIMA, logger: MetricsLogger, progress: Progress) -> None:
+def _loop(config: Config, run_dir: Path, agent: Learner, logger: MetricsLogger, progress: Progress) -> None:
     interval = config.log.interval
     checkpoint_every = interval * math.ceil(config.log.checkpoint_interval / interval)
     sums: dict[str, float] = defaultdict(float)

@@ -41,11 +41,21 @@ from wanderlust.agents.dreamer.replay import SequenceReplay, TrainRatio, train_r
 from wanderlust.agents.dreamer.rssm import RSSMState
 from wanderlust.agents.dreamer.world_model import ThickConfig, WorldModel, WorldModelConfig
 from wanderlust.agents.episodes import Learner, new_episodes, record_step
+from wanderlust.envs import atari
 from wanderlust.nets.policy import PolicyOutput
 
 WORLD_MODELS = ("flat", "thick")
 FAMILIES = ("pinpad", "crafter", "minigrid", "gridworld", "atari")
 """Environment families whose observations `ObservationCodec` reads."""
+
+
+def check_env(family: str, options: dict) -> None:
+    """Raises a one-line ValueError, before anything is built, if the agent cannot read the
+    observations of `family` with env `options` (Atari: only single frames, `frame_stack=1`)."""
+    if family not in FAMILIES:
+        raise ValueError(f"--algo dreamer reads {', '.join(FAMILIES)} observations, not {family}")
+    if family == "atari":
+        ObservationCodec(family, atari.observation_shape(atari.resolve_options(options)))
 
 
 @dataclass
@@ -134,7 +144,7 @@ class ObservationCodec:
     def encode(self, obs: np.ndarray) -> dict[str, torch.Tensor]:
         """[N, *shape] observations -> {field: uint8 tensor [N, *stored]}."""
         obs = np.asarray(obs)
-        if self.kind == "image" or self.family != "minigrid":
+        if self.family != "minigrid":
             return {self.kind: torch.from_numpy(np.ascontiguousarray(obs.reshape(len(obs), *self.stored)))}
         n = len(obs)
         cells = obs.reshape(n, -1, 3).astype(np.int64) + self._offsets  # [N, cells, 3] -> slot per value
