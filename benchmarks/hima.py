@@ -35,7 +35,8 @@ run: the paper's comparison (SYSTEMS.md section 4) on wanderlust/GridWorld-FourR
 (agent and food move every 100 goals; the scenario ends at goal 3000), a resumable grid of
 `wanderlust train` runs (grid.py): agents × environment seeds (`floor_seed`, the floor colouring)
 × agent seeds (`--seed`). Agent seed outermost, then environment seed, then agent, so a grid cut
-short still compares every agent on the first (environment seed, agent seed) pair. `--frames` is
+short still compares every agent on the first (environment seed, agent seed) pair. A run stops
+after the iteration in which its first scenario finished (`stop_at_scenario_end`); `--frames` is
 the budget of env steps each scenario may take (the cap for runs that never finish): HIMA and
 Q-learning run one env for that many frames; PPO with RND runs 8 envs, each its own scenario, for
 8 × that many frames, so each env has the same budget.
@@ -173,7 +174,10 @@ def num_envs(agent: str) -> int:
 
 def scenario_job(agent: str, env_seed: int, seed: int, budget: int) -> Job:
     """One run: `budget` env steps for each of the agent's envs, on floor colouring `env_seed`."""
-    flags = (*AGENT_FLAGS[agent], "--env", SCENARIO_ENV, "--set", f"env.options.floor_seed={env_seed}")
+    flags = (
+        *AGENT_FLAGS[agent], "--env", SCENARIO_ENV, "--set", f"env.options.floor_seed={env_seed}",
+        "--set", "stop_at_scenario_end=true",
+    )
     return Job(SCENARIO_ENV, "", f"{agent}__f{env_seed}", seed, budget * num_envs(agent), flags)
 
 

@@ -34,6 +34,20 @@ def test_overrides_are_parsed_and_typed():
     assert parse_override("a.b.c=3") == {"a": {"b": {"c": 3}}}
 
 
+
+def test_an_env_option_override_keeps_the_other_options():
+    """`--set env.options.K=V` sets one option: the preset's others stay, and several add up."""
+    preset = resolve(["atari100k"]).env.options
+    config = resolve(["atari100k"], overrides=["env.options.noop_max=0", "env.options.sticky_actions=0.25"])
+    assert config.env.options == {**preset, "noop_max": 0, "sticky_actions": 0.25}
+    assert preset["screen_size"] == 64 and preset["noop_max"] == 30
+
+
+def test_a_presets_options_replace_those_of_the_preset_it_includes():
+    assert resolve(["rnd_montezuma"]).env.options == {"reward_clip": "positive"}
+    assert resolve(["snd_procgen"]).env.options == {}
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [

@@ -613,3 +613,30 @@ def test_a_scenario_run_logs_goals_reached(tmp_path):
     assert "scenario_steps" in rows[0] and "goals_reached" in rows[0]
     goals = [float(row["goals_reached"]) for row in rows if row["goals_reached"]]
     assert goals and max(goals) > 0  # some episode reached its goal
+
+
+def test_a_run_with_stop_at_scenario_end_stops_after_the_first_finished_scenario(tmp_path):
+    """A short scenario (2 goals a phase, 1 phase a stage: 6 goals) with a budget it never needs."""
+    import csv
+
+    from wanderlust.run import checkpoint
+    from wanderlust.run.train import train
+
+    options = ["env.options.goals_per_phase=2", "env.options.phases_per_stage=1", "stop_at_scenario_end=true"]
+    run = train(
+        "wanderlust/GridWorld-FourRooms9x9-Scenario-v0", frames=200_000, num_envs=1, algo="qlearning",
+        run_dir=tmp_path / "run", overrides=options,
+    )
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    finished = [r for r in rows if r["scenario_steps"]]
+    assert finished == rows[-1:]  # the last row, and only it
+    frames = int(rows[-1]["frames"])
+    assert frames < 200_000 and int(finished[0]["scenario_steps"]) <= frames
+    assert checkpoint.load(checkpoint.latest(run / "checkpoints"))["agent"]["frames"] == frames
+
+
+def test_stop_at_scenario_end_needs_a_scenario_env():
+    from wanderlust.run.config import ConfigError, resolve
+
+    with pytest.raises(ConfigError, match="stop_at_scenario_end needs a grid-world scenario env"):
+        resolve(values={"env": {"id": "wanderlust/GridWorld-FourRooms9x9-v0"}}, overrides=["stop_at_scenario_end=true"])

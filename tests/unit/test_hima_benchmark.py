@@ -37,7 +37,7 @@ def test_every_agent_runs_on_the_first_pair_of_seeds_before_any_other(tmp_path):
     jobs = hima.scenario_jobs(options(tmp_path))
     assert len(jobs) == 5 * 2 * 2
     assert len({job.name for job in jobs}) == len(jobs)
-    pairs = [(job.flags[-1], job.seed) for job in jobs]
+    pairs = [(next(f for f in job.flags if f.startswith("env.options.floor_seed")), job.seed) for job in jobs]
     assert set(pairs[:5]) == {("env.options.floor_seed=0", 0)}
     assert [job.variant.split("__")[0] for job in jobs[:5]] == AGENTS.split(",")
     assert [job.seed for job in jobs] == sorted(job.seed for job in jobs)  # agent seed outermost
@@ -73,6 +73,7 @@ def test_each_agents_flags_train_it_on_its_floor_seed_with_the_budget_per_env(
     assert config.env.options == {"floor_seed": 2}
     assert (config.hima.dreaming, config.hima.empowerment) == (dreaming, empowerment)
     assert (config.seed, config.frames) == (1, 10_000 * num_envs)
+    assert config.stop_at_scenario_end
 
 
 def test_a_job_trains_without_a_preset_then_resumes_and_keeps_its_columns(tmp_path, monkeypatch):

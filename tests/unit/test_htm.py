@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from wanderlust.agents.hima import SpatialPooler, SpatialPoolerConfig, TemporalMemory, TemporalMemoryConfig
+from wanderlust.agents.hima.temporal_memory import DendriteSegments
 
 pytestmark = pytest.mark.unit
 
@@ -408,6 +409,52 @@ def test_punishment_lowers_the_permanences_of_wrong_predictions():
     # Without learning, nothing changes.
     run_sequence(memory, [a, other], learn=False)
     assert np.array_equal(basal.permanence[b_segments], after)
+
+
+def random_segments(rng, count=300, input_size=500, max_synapses=8):
+    """Segments with 0..max_synapses synapses each, onto random bits at random permanences."""
+    store = DendriteSegments(num_cells=200, input_size=input_size, max_synapses=max_synapses, max_segments_per_cell=255)
+    for _ in range(count):
+        segment = store.create(int(rng.integers(200)), iteration=0)
+        store.grow(segment, rng.choice(input_size, 20, replace=False), int(rng.integers(max_synapses + 1)), 0.5, rng)
+        used = store.synapse_count[segment]
+        store.permanence[segment, :used] = rng.choice([0.0005, 0.2, 0.49999, 0.5, 0.8, 0.99], used).astype(np.float32)
+    return store
+
+
+def test_segment_activity_counts_active_and_connected_synapses():
+    rng = np.random.default_rng(5)
+    store = random_segments(rng)
+    active = rng.choice(store.input_size, 150, replace=False)
+    connected, potential = store.activity(store.padded_mask(active), connected_threshold=0.5)
+    for segment in range(store.size):
+        used = store.synapse_count[segment]
+        sees = np.isin(store.presynaptic[segment, :used], active)
+        assert potential[segment] == sees.sum()
+        assert connected[segment] == (sees & (store.permanence[segment, :used] >= 0.5)).sum()
+    assert potential.sum() > 0 and 0 < connected.sum() < potential.sum()
+
+
+def test_adapt_moves_permanences_and_frees_dead_synapses_keeping_the_order():
+    rng = np.random.default_rng(6)
+    store = random_segments(rng)
+    active = rng.choice(store.input_size, 150, replace=False)
+    before = {s: list(zip(store.presynaptic[s, : store.synapse_count[s]], store.permanence[s, : store.synapse_count[s]]))
+              for s in range(store.size)}
+    learning = rng.choice(store.size, 100, replace=False)
+    store.adapt(learning, store.padded_mask(active), increment=0.1, decrement=0.2)
+    for segment in range(store.size):
+        expected = before[segment]
+        if segment in learning:
+            moved = [(bit, min(1.0, max(0.0, p + (0.1 if bit in active else -0.2)))) for bit, p in expected]
+            expected = [(bit, p) for bit, p in moved if p > 1e-6]
+        used = store.synapse_count[segment]
+        assert used == len(expected)
+        assert store.presynaptic[segment, :used].tolist() == [bit for bit, _ in expected]
+        assert np.allclose(store.permanence[segment, :used], [p for _, p in expected], atol=1e-6)
+        assert (store.presynaptic[segment, used:] == store.input_size).all()
+        assert (store.permanence[segment, used:] == 0).all()
+    assert store.synapse_count[learning].sum() < sum(len(before[s]) for s in learning)  # some died
 
 
 def test_save_and_restore_state_give_identical_continuations():

@@ -52,15 +52,20 @@ EPISODE_COLUMNS = ("goals_reached", "scenario_steps")
 """metrics.csv columns of scenario runs: goals reached in the scenario at each episode's end, and
 the steps a scenario took, on the rows where one finished (the seed's metric)."""
 ENVPOOL_OBSERVATION_KEY = None
+GOALS_PER_PHASE = 100
+PHASES_PER_STAGE = 10
 DEFAULT_OPTIONS: dict[str, Any] = {
     "max_steps": None,
     "move_cost": 0.005,
     "stay_cost": 0.01,
     "floor_colours": None,
     "floor_seed": 0,
+    "goals_per_phase": GOALS_PER_PHASE,
+    "phases_per_stage": PHASES_PER_STAGE,
 }
 """Family options (``make(..., **options)``): the step limit (None: the map's), the cost of a move
-and of staying, the number of floor colours (None: the map's) and the seed of the floor pattern."""
+and of staying, the number of floor colours (None: the map's), the seed of the floor pattern, and
+the swap scenario's length (goals per phase, phases per stage; the seed's 100 and 10)."""
 
 # ---------------------------------------------------------------------------------- the maps
 # '#' wall; '.' floor; 'D' doorway (floor joining two rooms); 'S' floor where the scenario starts
@@ -299,8 +304,6 @@ _MOVES = ((0, 1), (1, 0), (0, -1), (-1, 0), (0, 0))
 STAY = 4
 
 # the scenario
-GOALS_PER_PHASE = 100
-PHASES_PER_STAGE = 10
 STAGES = ("door", "adjacent_room", "any_room")
 """The swap scenario's stages, in order: the goal at a doorway of the agent's room; in a room next
 to the agent's; in any other room."""
@@ -777,6 +780,11 @@ _ID_KWARGS: dict[str, dict[str, Any]] = {
     **{env_id(name): {"map_name": name} for name in MAPS},
     **{env_id(name, True): {"map_name": name, "scenario": True} for name in SCENARIO_MAPS},
 }
+
+
+def is_scenario(env_id: str) -> bool:
+    """Whether `env_id` is a registered scenario env (agent and goal move every 100 goals)."""
+    return _ID_KWARGS.get(env_id, {}).get("scenario", False)
 
 
 def _register_ids() -> None:

@@ -22,6 +22,7 @@ from wanderlust.agents.dreamer.nets import SIZES
 from wanderlust.agents.hima import HIMAConfig
 from wanderlust.agents.ppo import PPOConfig
 from wanderlust.agents.qlearning import QLearningConfig
+from wanderlust.envs.gridworld import is_scenario
 from wanderlust.intrinsic import BONUSES, bonus_config_class
 
 
@@ -55,6 +56,9 @@ class Config:
     bonus: str = "rnd"
     frames: int = 1_000_000
     """Frame budget: agent steps summed over environments, warm-up steps included."""
+    stop_at_scenario_end: bool = False
+    """On a grid-world scenario env: stop after the iteration in which any env finished its scenario,
+    even before `frames` (the steps of the first finished scenario are the HIMA benchmark's metric)."""
     seed: int = 0
     device: str = "auto"
     """"auto" (cuda when available), "cpu" or "cuda"."""
@@ -115,12 +119,13 @@ def load_preset(name: str) -> dict:
 _including: set[str] = set()  # presets being loaded, to refuse include cycles
 
 
-def merge(base: dict, update: dict) -> dict:
-    """Recursive dict merge; `update` wins."""
+def merge(base: dict, update: dict, replaced: tuple[str, ...] = ("options",)) -> dict:
+    """Recursive dict merge; `update` wins. A mapping under a key in `replaced` replaces the base's
+    whole (a preset's env options are those of its env: `options: {}` clears an included preset's)."""
     out = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "options":
-            out[key] = merge(out[key], value)
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in replaced:
+            out[key] = merge(out[key], value, replaced)
         else:
             out[key] = value
     return out
@@ -218,7 +223,8 @@ def _default(cls, name: str, base):
 
 
 def resolve(presets: list[str] | None = None, values: dict | None = None, overrides: list[str] | None = None) -> Config:
-    """Defaults → presets → `values` (nested dict, e.g. from CLI flags) → KEY=VALUE overrides.
+    """Defaults → presets → `values` (nested dict, e.g. from CLI flags) → KEY=VALUE overrides, each
+    of which sets one value and keeps its siblings (env options included).
 
     A preset's `intrinsic` section is generic across bonuses: keys the chosen bonus lacks are
     dropped (the debug preset shrinks RND's warm-up, which a count bonus does not have). Keys
@@ -228,19 +234,23 @@ def resolve(presets: list[str] | None = None, values: dict | None = None, overri
     for name in presets or []:
         preset_data = merge(preset_data, load_preset(name))
     user_data = dict(values or {})
-    for text in overrides or []:
-        user_data = merge(user_data, parse_override(text))
-    algo = user_data.get("algo", preset_data.get("algo", Config.algo))
-    if algo in OWN_REWARD_ALGOS and "bonus" not in user_data and "bonus" not in preset_data:
+    parsed = [parse_override(text) for text in overrides or []]
+    given = user_data
+    for override in parsed:
+        given = merge(given, override)
+    algo = given.get("algo", preset_data.get("algo", Config.algo))
+    if algo in OWN_REWARD_ALGOS and "bonus" not in given and "bonus" not in preset_data:
         user_data["bonus"] = "none"
-    given_envs = {**preset_data.get("env", {}), **user_data.get("env", {})}
+    given_envs = {**preset_data.get("env", {}), **given.get("env", {})}
     if algo == "hima" and "num_envs" not in given_envs:
         user_data = merge(user_data, {"env": {"num_envs": 1}})  # HIMA learns from one stream
-    bonus = user_data.get("bonus", preset_data.get("bonus", Config.bonus))
+    bonus = given.get("bonus", preset_data.get("bonus", Config.bonus))
     config_class = bonus_config_class(bonus) if bonus in BONUSES else None
     known = {f.name for f in dataclasses.fields(config_class)} if config_class else set()
     preset_data["intrinsic"] = {k: v for k, v in (preset_data.get("intrinsic") or {}).items() if k in known}
     data = merge(preset_data, user_data)
+    for override in parsed:  # KEY=VALUE sets one value: env.options.noop_max=0 keeps the other options
+        data = merge(data, override, replaced=())
     data["presets"] = list(presets or [])
     return from_dict(data)
 
@@ -287,6 +297,8 @@ def validate(config: Config) -> None:
          "dreamer.train_ratio and dreamer.steps_per_iteration must be positive"),
         (config.dreamer.replay_capacity >= config.dreamer.batch_length * config.env.num_envs,
          "dreamer.replay_capacity must hold batch_length steps of every environment"),
+        (not config.stop_at_scenario_end or is_scenario(config.env.id),
+         f"stop_at_scenario_end needs a grid-world scenario env (…-Scenario-v0), got {config.env.id}"),
         (config.algo != "hima" or config.env.num_envs == 1,
          "algo hima learns online from one stream of experience: use --num-envs 1"),
     ]

@@ -221,14 +221,16 @@ def _loop(config: Config, run_dir: Path, agent: Learner, logger: MetricsLogger, 
     # The family's own columns (Crafter's achievements, a scenario's progress) on every row: the
     # logger fixes its columns from the first row, whose episodes may not have ended yet.
     family_columns = envs.episode_columns(config.env.id)
-    while agent.frames < config.frames:
+    finished = agent.frames >= config.frames
+    while not finished:
         result = agent.iterate()
         iterations += 1
         for key, value in result["metrics"].items():
             sums[key] += value
         for key, values in result["episodes"].items():
             episodes[key] += values
-        finished = agent.frames >= config.frames
+        scenario_ended = config.stop_at_scenario_end and bool(episodes["scenario_steps"])
+        finished = agent.frames >= config.frames or scenario_ended
         if agent.iteration % interval and not finished:
             continue
         elapsed = time.perf_counter() - start_time

@@ -42,20 +42,60 @@ One `compute(active_columns, ...)` call:
 Inputs given to `compute` at step t are the context that predicts the columns of step t+1.
 
 Storage: each kind keeps preallocated 2-D arrays [segments, max_synapses_per_segment] of
-presynaptic indices and permanences (empty slots point at a sentinel bit that is never active), so
-that the activity of all segments is one gather and two row sums. Capacity doubles when full.
+presynaptic indices and permanences, the used slots of each row first (empty slots point at a
+sentinel bit that is never active). Capacity doubles when full. The activity of all segments, the
+main cost of a step, is one pass over the used slots compiled with Numba.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 # Permanences at or below this after learning are destroyed, freeing their slot (htm.core destroys
 # synapses whose permanence falls to ~0).
 _DEAD_PERMANENCE = 1e-6
 _INITIAL_SEGMENT_CAPACITY = 1024
+
+
+@numba.njit(cache=True, nogil=True)
+def _segment_activity(presynaptic, permanence, synapse_count, input_mask, connected_threshold):
+    """(connected active synapses, active synapses) of each of the first len(synapse_count)
+    segments: one pass over their used slots."""
+    n = synapse_count.size
+    connected = np.zeros(n, dtype=np.int64)
+    potential = np.zeros(n, dtype=np.int64)
+    for segment in range(n):
+        for slot in range(synapse_count[segment]):
+            if input_mask[presynaptic[segment, slot]]:
+                potential[segment] += 1
+                if permanence[segment, slot] >= connected_threshold:
+                    connected[segment] += 1
+    return connected, potential
+
+
+@numba.njit(cache=True, nogil=True)
+def _adapt_segments(presynaptic, permanence, synapse_count, segments, input_mask, increment, decrement, dead, sentinel):
+    """DendriteSegments.adapt on the given rows, in place: each used slot's permanence moves by
+    +increment (active bit) or -decrement, clipped to [0, 1]; slots at or below `dead` are freed and
+    the survivors move to the front of their row in their order."""
+    for segment in segments:
+        kept = 0
+        used = synapse_count[segment]
+        for slot in range(used):
+            bit = presynaptic[segment, slot]
+            value = permanence[segment, slot] + (increment if input_mask[bit] else -decrement)
+            value = min(max(value, np.float32(0.0)), np.float32(1.0))
+            if value > dead:
+                presynaptic[segment, kept] = bit
+                permanence[segment, kept] = value
+                kept += 1
+        for slot in range(kept, used):
+            presynaptic[segment, slot] = sentinel
+            permanence[segment, slot] = 0.0
+        synapse_count[segment] = kept
 
 
 @dataclass
@@ -174,11 +214,9 @@ class DendriteSegments:
 
     def activity(self, input_mask: np.ndarray, connected_threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """(connected active synapses, active synapses) per segment."""
-        n = self.size
-        sees_active = input_mask[self.presynaptic[:n]]
-        potential = sees_active.sum(axis=1)
-        connected = (sees_active & (self.permanence[:n] >= connected_threshold)).sum(axis=1)
-        return connected, potential
+        return _segment_activity(
+            self.presynaptic, self.permanence, self.synapse_count[: self.size], input_mask, np.float32(connected_threshold)
+        )
 
     def create(self, cell: int, iteration: int) -> int:
         """A new empty segment on `cell`; a full cell recycles its least recently used segment."""
@@ -201,22 +239,10 @@ class DendriteSegments:
     def adapt(self, segments: np.ndarray, input_mask: np.ndarray, increment: float, decrement: float) -> None:
         """Add `increment` to synapses onto active bits and subtract `decrement` from the others, on
         each of `segments` (distinct), then destroy synapses that reached zero."""
-        if segments.size == 0:
-            return
-        presynaptic = self.presynaptic[segments]
-        in_use = np.arange(self.max_synapses) < self.synapse_count[segments, None]
-        change = np.where(input_mask[presynaptic], np.float32(increment), np.float32(-decrement))
-        permanence = np.clip(self.permanence[segments] + change * in_use, 0.0, 1.0)
-        alive = in_use & (permanence > _DEAD_PERMANENCE)
-        if (alive != in_use).any():
-            # Move the surviving synapses to the front of their rows, keeping their order.
-            order = np.argsort(~alive, axis=1, kind="stable")
-            alive = np.take_along_axis(alive, order, axis=1)
-            presynaptic = np.where(alive, np.take_along_axis(presynaptic, order, axis=1), self.input_size)
-            permanence = np.where(alive, np.take_along_axis(permanence, order, axis=1), 0.0)
-            self.presynaptic[segments] = presynaptic
-            self.synapse_count[segments] = alive.sum(axis=1)
-        self.permanence[segments] = permanence
+        _adapt_segments(
+            self.presynaptic, self.permanence, self.synapse_count, np.asarray(segments, dtype=np.int64), input_mask,
+            np.float32(increment), np.float32(decrement), np.float32(_DEAD_PERMANENCE), self.input_size,
+        )
 
     def grow(
         self,
@@ -229,8 +255,9 @@ class DendriteSegments:
         """Add up to `count` synapses from `segment` to randomly chosen `candidates` it does not
         reach yet; when the slots run out, the weakest synapses make room."""
         used = self.synapse_count[segment]
-        existing = self.presynaptic[segment, :used]
-        new_bits = candidates[~np.isin(candidates, existing)]
+        reached = np.zeros(self.input_size + 1, dtype=bool)
+        reached[self.presynaptic[segment, :used]] = True
+        new_bits = candidates[~reached[candidates]]
         count = min(count, new_bits.size, self.max_synapses)
         if count <= 0:
             return
