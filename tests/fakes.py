@@ -34,6 +34,12 @@ class Corridor:
         obs[np.arange(self.num_envs), 3, np.minimum(self.position, 6), 0] = 10
         return obs
 
+    def state_dict(self) -> dict:  # as VecEnv: nothing of the env is checkpointed
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
     def reset(self, seed=None):
         self.position[:] = 0
         self.steps[:] = 0

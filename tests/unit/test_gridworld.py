@@ -615,14 +615,18 @@ def test_a_scenario_run_logs_goals_reached(tmp_path):
     assert goals and max(goals) > 0  # some episode reached its goal
 
 
+SHORT_SCENARIO = ["env.options.goals_per_phase=2", "env.options.phases_per_stage=1"]
+"""A scenario of 6 goals (2 a phase, 1 phase a stage) for whole training runs."""
+
+
 def test_a_run_with_stop_at_scenario_end_stops_after_the_first_finished_scenario(tmp_path):
-    """A short scenario (2 goals a phase, 1 phase a stage: 6 goals) with a budget it never needs."""
+    """A short scenario with a budget it never needs."""
     import csv
 
     from wanderlust.run import checkpoint
     from wanderlust.run.train import train
 
-    options = ["env.options.goals_per_phase=2", "env.options.phases_per_stage=1", "stop_at_scenario_end=true"]
+    options = [*SHORT_SCENARIO, "stop_at_scenario_end=true"]
     run = train(
         "wanderlust/GridWorld-FourRooms9x9-Scenario-v0", frames=200_000, num_envs=1, algo="qlearning",
         run_dir=tmp_path / "run", overrides=options,
@@ -633,6 +637,43 @@ def test_a_run_with_stop_at_scenario_end_stops_after_the_first_finished_scenario
     frames = int(rows[-1]["frames"])
     assert frames < 200_000 and int(finished[0]["scenario_steps"]) <= frames
     assert checkpoint.load(checkpoint.latest(run / "checkpoints"))["agent"]["frames"] == frames
+
+
+def test_a_saved_scenario_continues_in_a_new_env():
+    rng = np.random.default_rng(0)
+    env = GridWorldEnv("four_rooms_9x9", scenario=True, goals_per_phase=3, phases_per_stage=1)
+    env.reset(seed=1)
+    for _ in range(400):
+        if env.step(int(rng.integers(5)))[2:4] != (False, False):
+            env.reset()
+    state = env.scenario_state
+    assert state["goals_reached"] > 0 and state["scenario_steps"] == 400
+    other = GridWorldEnv("four_rooms_9x9", scenario=True, goals_per_phase=3, phases_per_stage=1)
+    other.scenario_state = state
+    _, info = other.reset(seed=7)  # a seeded reset continues a loaded scenario
+    assert (info["goals_reached"], info["scenario_steps"]) == (state["goals_reached"], 400)
+    assert (other.agent, other.goal) == (env.task_start, env.task_goal)
+    assert other.scenario_episodes == state["finished_episodes"] + 1
+    assert other.np_random.random() == env.np_random.random()  # the task draws go on alike
+    _, info = other.reset(seed=7)  # and only the first: the next seeded reset starts anew
+    assert info["goals_reached"] == 0
+
+
+def test_a_resumed_run_continues_its_scenario(tmp_path):
+    import csv
+
+    from wanderlust.run.train import train
+
+    options = [*SHORT_SCENARIO, "stop_at_scenario_end=true"]
+    run = train(
+        "wanderlust/GridWorld-FourRooms9x9-Scenario-v0", frames=1280, num_envs=1, algo="qlearning",
+        run_dir=tmp_path / "run", overrides=options,
+    )
+    train(resume=run, frames=200_000)
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    goals = [float(r["goals_reached"]) for r in rows if r["goals_reached"]]
+    assert goals == sorted(goals)  # never back to 0
+    assert int(rows[-1]["scenario_steps"]) > int(rows[-1]["frames"]) - 1280  # counted from the start
 
 
 def test_stop_at_scenario_end_needs_a_scenario_env():

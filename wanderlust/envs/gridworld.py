@@ -550,6 +550,7 @@ class GridWorldEnv(gym.Env):
         self.task_goal: tuple[int, int] = (0, 0)
         self.task_rooms: tuple[int, int] = (0, 0)
         self._scenario_started = False
+        self._saved_scenario: dict | None = None
 
     # ----------------------------------------------------------------------------- geometry
     @property
@@ -606,7 +607,13 @@ class GridWorldEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         if self.scenario:
-            if seed is not None or not self._scenario_started or self.scenario_done:
+            if self._saved_scenario is not None:
+                self._load_scenario(self._saved_scenario)
+                self._saved_scenario = None
+                new_scenario = self.scenario_done or not self._scenario_started
+            else:
+                new_scenario = seed is not None or not self._scenario_started or self.scenario_done
+            if new_scenario:
                 self._start_scenario()
             self._begin_scenario_episode()
             self.agent, self.goal = self.task_start, self.task_goal
@@ -705,6 +712,44 @@ class GridWorldEnv(gym.Env):
             candidates = [cell for cell in self._floor_cells if cell != start]
         goal = candidates[int(rng.integers(len(candidates)))]
         return start, goal
+
+    @property
+    def scenario_state(self) -> dict | None:
+        """The scenario's progress, for a checkpoint: goals, steps and finished episodes so far, the
+        current task and the env's random stream (None without the scenario). An episode in
+        progress is not part of it: it counts neither as an episode nor as a goal, but its steps
+        do count."""
+        if not self.scenario:
+            return None
+        return {
+            "goals_reached": self.goals_reached,
+            "scenario_steps": self.scenario_steps,
+            "finished_episodes": self.scenario_episodes - (0 if self._ended else 1),
+            "scenario_done": self.scenario_done,
+            "started": self._scenario_started,
+            "task_stage": self._task_stage,
+            "task": [list(self.task_start), list(self.task_goal), list(self.task_rooms)],
+            "rng": self.np_random.bit_generator.state,
+        }
+
+    @scenario_state.setter
+    def scenario_state(self, state: dict | None) -> None:
+        """Continue a saved scenario: the next reset, seeded or not, begins a new episode of its
+        current task (a new scenario if it had finished)."""
+        if state is not None and not self.scenario:
+            raise ValueError("this env runs no scenario; its saved state cannot be loaded")
+        self._saved_scenario = state
+
+    def _load_scenario(self, state: dict) -> None:
+        self.goals_reached = int(state["goals_reached"])
+        self.scenario_steps = int(state["scenario_steps"])
+        self.scenario_episodes = int(state["finished_episodes"])
+        self.scenario_done = bool(state["scenario_done"])
+        self._scenario_started = bool(state["started"])
+        self._task_stage = int(state["task_stage"])
+        start, goal, rooms = state["task"]
+        self.task_start, self.task_goal, self.task_rooms = tuple(start), tuple(goal), tuple(rooms)
+        self.np_random.bit_generator.state = state["rng"]
 
     def _start_scenario(self) -> None:
         self.goals_reached = 0

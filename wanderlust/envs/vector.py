@@ -278,6 +278,22 @@ class VecEnv(VectorWrapper):
         self.family = family
         self.backend = backend
 
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps of the envs themselves: each grid-world env's scenario progress
+        (GridWorldEnv.scenario_state). Empty for every other env, whose episodes restart on resume."""
+        if self.family != "gridworld":
+            return {}
+        states = list(self.unwrapped.get_attr("scenario_state"))
+        return {"scenario": states} if any(state is not None for state in states) else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Before the first reset: the envs continue the saved scenarios."""
+        if "scenario" not in state:
+            return
+        if len(state["scenario"]) != self.num_envs:
+            raise ValueError(f"the checkpoint holds {len(state['scenario'])} scenarios for {self.num_envs} envs")
+        self.unwrapped.set_attr("scenario_state", state["scenario"])
+
     def render(self) -> np.ndarray:  # type: ignore[override]
         """One RGB frame per env, uint8 [N, H, W, 3], for videos."""
         if self.render_mode != "rgb_array":

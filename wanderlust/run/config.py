@@ -240,7 +240,7 @@ def resolve(presets: list[str] | None = None, values: dict | None = None, overri
         given = merge(given, override)
     algo = given.get("algo", preset_data.get("algo", Config.algo))
     if algo in OWN_REWARD_ALGOS and "bonus" not in given and "bonus" not in preset_data:
-        user_data["bonus"] = "none"
+        user_data["bonus"] = given["bonus"] = "none"
     given_envs = {**preset_data.get("env", {}), **given.get("env", {})}
     if algo == "hima" and "num_envs" not in given_envs:
         user_data = merge(user_data, {"env": {"num_envs": 1}})  # HIMA learns from one stream

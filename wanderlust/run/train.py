@@ -179,6 +179,8 @@ def _run(config: Config, run_dir: Path, state: dict | None) -> None:
     env, agent = build_agent(config, device)
     try:
         if state is not None:
+            # The envs' own state first: the learner's load starts fresh episodes, which continue it.
+            env.load_state_dict(state.get("env", {}))
             agent.load_state_dict(state["agent"])
             torch.set_rng_state(state["rng"]["torch"])
             truncate_metrics(run_dir / "metrics.csv", agent.frames)
@@ -191,7 +193,7 @@ def _run(config: Config, run_dir: Path, state: dict | None) -> None:
         logger = MetricsLogger(run_dir, config_module.to_dict(config), agent.frames if state else None, config.track)
         progress = Progress(config.frames, agent.frames, f"{config.env.id} {config.bonus}")
         try:
-            _loop(config, run_dir, agent, logger, progress)
+            _loop(config, run_dir, env, agent, logger, progress)
         finally:
             progress.close()
             logger.close()
@@ -210,7 +212,7 @@ def _run(config: Config, run_dir: Path, state: dict | None) -> None:
         log.info("rooms discovered: %d, drawn in %s", len(agent.rooms.thumbnails), path)
 
 
-def _loop(config: Config, run_dir: Path, agent: Learner, logger: MetricsLogger, progress: Progress) -> None:
+def _loop(config: Config, run_dir: Path, env: envs.VecEnv, agent: Learner, logger: MetricsLogger, progress: Progress) -> None:
     interval = config.log.interval
     checkpoint_every = interval * math.ceil(config.log.checkpoint_interval / interval)
     sums: dict[str, float] = defaultdict(float)
@@ -256,7 +258,12 @@ def _loop(config: Config, run_dir: Path, agent: Learner, logger: MetricsLogger, 
             checkpoint.save(
                 run_dir / "checkpoints",
                 agent.frames,
-                {"config": config_module.to_dict(config), "agent": agent.state_dict(), "rng": {"torch": torch.get_rng_state()}},
+                {
+                    "config": config_module.to_dict(config),
+                    "agent": agent.state_dict(),
+                    "env": env.state_dict(),
+                    "rng": {"torch": torch.get_rng_state()},
+                },
                 config.log.keep_checkpoints,
             )
 

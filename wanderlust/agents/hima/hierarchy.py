@@ -333,9 +333,9 @@ class Level2:
         if not self.config.propose_from_memory:
             return everything
         memory = self.option_memory
-        predicted = np.unique(memory.apical_predictive_cells // memory.config.cells_per_column)
-        proposed = [i for i, code in enumerate(self.options.codes)
-                    if np.isin(code, predicted, assume_unique=True).sum() * 2 >= code.size]
+        predicted = np.zeros(memory.config.columns, dtype=bool)
+        predicted[memory.apical_predictive_cells // memory.config.cells_per_column] = True
+        proposed = [i for i, code in enumerate(self.options.codes) if predicted[code].sum() * 2 >= code.size]
         return proposed or everything
 
     def _choose(self, state: np.ndarray) -> None:
@@ -370,8 +370,9 @@ class Level2:
         their motor bits predicted by cells that also have an active feedback segment."""
         memory = self.motor_memory
         cells = np.intersect1d(memory.predictive_cells, memory.feedback_predictive_cells, assume_unique=True)
-        columns = np.unique(cells // memory.config.cells_per_column)
-        return np.array([a for a, bits in enumerate(self.motor) if np.isin(bits, columns).sum() * 2 >= bits.size],
+        predicted = np.zeros(memory.config.columns, dtype=bool)
+        predicted[cells // memory.config.cells_per_column] = True
+        return np.array([a for a, bits in enumerate(self.motor) if predicted[bits].sum() * 2 >= bits.size],
                         dtype=np.int64)
 
     # ------------------------------------------------------------------ checkpoints

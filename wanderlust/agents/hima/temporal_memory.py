@@ -214,6 +214,8 @@ class DendriteSegments:
 
     def activity(self, input_mask: np.ndarray, connected_threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """(connected active synapses, active synapses) per segment."""
+        if not input_mask.any():  # no active input (e.g. no feedback): nothing to count
+            return np.zeros(self.size, dtype=np.int64), np.zeros(self.size, dtype=np.int64)
         return _segment_activity(
             self.presynaptic, self.permanence, self.synapse_count[: self.size], input_mask, np.float32(connected_threshold)
         )
