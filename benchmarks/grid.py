@@ -40,7 +40,8 @@ class Job:
 
     @property
     def name(self) -> str:
-        return f"{self.env_id.replace('/', '-')}__{self.variant}__s{self.seed}__{self.frames // 1000}k"
+        budget = f"{self.frames // 1000}k" if self.frames % 1000 == 0 else str(self.frames)
+        return f"{self.env_id.replace('/', '-')}__{self.variant}__s{self.seed}__{budget}"
 
 
 def parse_frames(text: str) -> int:

@@ -111,3 +111,11 @@ def test_ballet_grid_compares_the_memories_at_equal_size(tmp_path, capsys):
     assert hcam[1] == "hcam" and hcam[4] == "0.50; 1.00, 0.00"
     sizes = [int(row.split("|")[3].replace(",", "")) for row in rows]
     assert max(sizes) <= 1.25 * min(sizes)
+
+
+def test_run_names_keep_budgets_apart():
+    from grid import Job
+
+    names = {Job("MiniGrid-Empty-5x5-v0", "", "rnd", 0, frames).name for frames in (500, 700, 3000, 3_000_000)}
+    assert len(names) == 4
+    assert Job("MiniGrid-Empty-5x5-v0", "", "rnd", 0, 3_000_000).name.endswith("__s0__3000k")
