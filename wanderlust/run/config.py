@@ -238,17 +238,18 @@ def resolve(presets: list[str] | None = None, values: dict | None = None, overri
     given = user_data
     for override in parsed:
         given = merge(given, override)
+    # What an algo implies where neither a preset nor the user says otherwise.
+    implied: dict = {}
     algo = given.get("algo", preset_data.get("algo", Config.algo))
     if algo in OWN_REWARD_ALGOS and "bonus" not in given and "bonus" not in preset_data:
-        user_data["bonus"] = given["bonus"] = "none"
-    given_envs = {**preset_data.get("env", {}), **given.get("env", {})}
-    if algo == "hima" and "num_envs" not in given_envs:
-        user_data = merge(user_data, {"env": {"num_envs": 1}})  # HIMA learns from one stream
-    bonus = given.get("bonus", preset_data.get("bonus", Config.bonus))
+        implied["bonus"] = "none"
+    if algo == "hima" and "num_envs" not in {**preset_data.get("env", {}), **given.get("env", {})}:
+        implied["env"] = {"num_envs": 1}  # HIMA learns from one stream
+    bonus = given.get("bonus", preset_data.get("bonus", implied.get("bonus", Config.bonus)))
     config_class = bonus_config_class(bonus) if bonus in BONUSES else None
     known = {f.name for f in dataclasses.fields(config_class)} if config_class else set()
     preset_data["intrinsic"] = {k: v for k, v in (preset_data.get("intrinsic") or {}).items() if k in known}
-    data = merge(preset_data, user_data)
+    data = merge(merge(implied, preset_data), user_data)
     for override in parsed:  # KEY=VALUE sets one value: env.options.noop_max=0 keeps the other options
         data = merge(data, override, replaced=())
     data["presets"] = list(presets or [])
