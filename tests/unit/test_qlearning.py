@@ -119,3 +119,18 @@ def test_cli_trains_and_resumes_on_a_grid_world_and_refuses_a_bonus(tmp_path, ca
     assert main(["train", "--algo", "qlearning", "--bonus", "rnd", "--env", "wanderlust/GridWorld-FourRooms9x9-v0", "--run-dir", str(tmp_path / "x")]) == 2
     assert "use --bonus none" in capsys.readouterr().err and not (tmp_path / "x").exists()
     assert main(["eval", str(run_dir)]) == 2
+
+
+def test_a_row_shows_a_gauge_at_its_last_iteration_not_its_mean(tmp_path):
+    """Four iterations a row: `states` (the table's size, still growing) is the size at the row's end."""
+    import csv
+
+    from wanderlust.run import checkpoint
+
+    run_dir = tmp_path / "run"
+    args = ["train", "--algo", "qlearning", "--env", "wanderlust/GridWorld-FourRooms18x18-v0", "--num-envs", "1",
+            "--frames", "512", "--set", "log.interval=4", "--run-dir", str(run_dir)]
+    assert main(args) == 0
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    saved = checkpoint.load(checkpoint.latest(run_dir / "checkpoints"))["agent"]
+    assert len(rows) == 1 and float(rows[0]["states"]) == len(saved["observations"])

@@ -20,6 +20,9 @@ class Learner:
     frames: int
     iteration: int
     rooms: RoomLog
+    gauges: frozenset[str] = frozenset()
+    """Metrics that are levels (a table's size, the replay's fill): a metrics row shows their value
+    at its last iteration; every other metric is the mean over the row's iterations."""
 
     def _start_counters(self, thumbnails: bool = False) -> None:
         self.frames = 0

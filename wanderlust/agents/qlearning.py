@@ -52,6 +52,8 @@ class QLearningConfig:
 class QLearning(Learner):
     """The tabular learner. `iterate()` runs `steps_per_iteration` steps of every environment."""
 
+    gauges = frozenset({"states"})
+
     def __init__(self, config: QLearningConfig, env, total_frames: int, seed: int = 0):
         if config.exploration not in EXPLORATIONS:
             raise ValueError(f"unknown exploration {config.exploration!r}; choose one of {', '.join(EXPLORATIONS)}")

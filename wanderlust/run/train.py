@@ -216,6 +216,7 @@ def _loop(config: Config, run_dir: Path, env: envs.VecEnv, agent: Learner, logge
     interval = config.log.interval
     checkpoint_every = interval * math.ceil(config.log.checkpoint_interval / interval)
     sums: dict[str, float] = defaultdict(float)
+    levels: dict[str, float] = {}  # the learner's gauges, at the latest iteration
     episodes: dict[str, list] = defaultdict(list)
     iterations = 0
     start_time, start_frames = time.perf_counter(), agent.frames
@@ -228,7 +229,10 @@ def _loop(config: Config, run_dir: Path, env: envs.VecEnv, agent: Learner, logge
         result = agent.iterate()
         iterations += 1
         for key, value in result["metrics"].items():
-            sums[key] += value
+            if key in agent.gauges:
+                levels[key] = value
+            else:
+                sums[key] += value
         for key, values in result["episodes"].items():
             episodes[key] += values
         scenario_ended = config.stop_at_scenario_end and bool(episodes["scenario_steps"])
@@ -248,6 +252,7 @@ def _loop(config: Config, run_dir: Path, env: envs.VecEnv, agent: Learner, logge
             row["episode_rooms"] = _mean(episodes["episode_rooms"])
         row.update({key: _mean(episodes[key]) for key in family_columns})
         row.update({key: value / iterations for key, value in sums.items()})
+        row.update(levels)
         logger.write(row)
         progress.update(row)
         sums.clear()

@@ -192,6 +192,8 @@ class DreamerPolicy:
 class Dreamer(Learner):
     """The learner the training loop drives (see `wanderlust.run.train.build_agent`)."""
 
+    gauges = frozenset({"replay_fill"})
+
     def __init__(self, config: DreamerConfig, env, total_frames: int, device: torch.device, seed: int = 0):
         c = self.config = config
         if c.world_model not in WORLD_MODELS:

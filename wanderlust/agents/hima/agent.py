@@ -189,6 +189,8 @@ def _to_numpy(value):
 class HIMA(Learner):
     """The HIMA learner (module docstring). `iterate()` runs `steps_per_iteration` env steps."""
 
+    gauges = frozenset({"memory_segments", "options"})
+
     def __init__(self, config: HIMAConfig, env, total_frames: int, seed: int = 0):
         if env.num_envs != 1:
             raise ValueError(
