@@ -125,6 +125,63 @@ def test_dual_priorities_fall_by_0_9_on_disappointment_and_rise_by_1_2_capped_at
     assert bg.priority_extrinsic + bg.priority_intrinsic == 1.0
 
 
+def test_reward_modulated_priority_by_hand():
+    """The "reward" rule, its running mean, max and min computed by hand for three updates."""
+    bg = DualBasalGanglia(DualBasalGangliaConfig(10, 6, priority_rule="reward"))
+    bg.update(STIMULUS, ARMS[0], reward=-0.01)  # below the mean 0: slow smoothing; a new minimum
+    assert bg.reward_mean == pytest.approx(-0.01 * 0.002)
+    assert bg.reward_min == pytest.approx(0.01 * bg.reward_mean) and bg.reward_max == 0.0
+    assert bg.priority_extrinsic == 0.0 and bg.intrinsic_gate == pytest.approx(0.999)  # no reward seen yet
+    bg.update(STIMULUS, ARMS[0], reward=1.0)  # above the mean: fast smoothing; a new maximum
+    mean = 0.9 * (-0.01 * 0.002) + 0.1
+    minimum = 0.999 * 0.01 * (-0.01 * 0.002)
+    assert bg.reward_mean == pytest.approx(mean) and bg.reward_min == pytest.approx(minimum)
+    assert bg.reward_max == pytest.approx(0.01 * mean)
+    assert bg.priority_extrinsic == 1.0 and bg.intrinsic_gate == 1.0  # (m − μ) / M clipped at 1
+    bg.update(STIMULUS, ARMS[0], reward=-0.01)  # the mean falls slowly and still lies above the max
+    next_mean = 0.998 * mean - 0.01 * 0.002
+    assert bg.reward_mean == pytest.approx(next_mean)
+    assert bg.reward_max == pytest.approx(0.99 * 0.01 * mean + 0.01 * next_mean)
+    assert bg.reward_min == pytest.approx(0.999 * minimum)
+
+
+def test_reward_modulation_hands_control_to_the_intrinsic_striatum_when_rewards_stop():
+    bg = DualBasalGanglia(DualBasalGangliaConfig(10, 6, priority_rule="reward"))
+    for _ in range(20):  # a goal every 5 steps
+        for reward in (-0.005, -0.005, -0.005, -0.005, 1.0):
+            bg.update(STIMULUS, ARMS[0], reward=reward)
+    assert bg.priority_extrinsic == 1.0
+    priorities = []
+    for _ in range(2000):  # the goal moved: step costs only
+        bg.update(STIMULUS, ARMS[0], reward=-0.005)
+        priorities.append(bg.priority_extrinsic)
+    # Full control for a while, then it passes to the intrinsic striatum: half by 1000 steps, and
+    # most of it by 2000 (the td_error rule's stalls in the four-rooms scenario last 20 000 steps).
+    assert priorities[99] == 1.0 and priorities[999] < 0.5 and priorities[-1] < 0.2
+    assert all(a >= b for a, b in zip(priorities, priorities[1:]))  # it only falls
+    # The td_error rule, on the same rewards, keeps the extrinsic striatum in control.
+    td = DualBasalGanglia(DualBasalGangliaConfig(10, 6))
+    for _ in range(20):
+        for reward in (-0.005, -0.005, -0.005, -0.005, 1.0):
+            td.update(STIMULUS, ARMS[0], reward=reward)
+    for _ in range(2000):
+        td.update(STIMULUS, ARMS[0], reward=-0.005)
+    assert td.priority_extrinsic > 0.9
+
+
+def test_striatum_scales_weight_the_selection():
+    config = DualBasalGangliaConfig(10, 6, priority_rule="reward", intrinsic_scale=0.1, extrinsic_scale=2.0)
+    bg = DualBasalGanglia(config)
+    bg.priority_extrinsic = 0.25
+    bg.update(STIMULUS, ARMS[1], reward=0.0, reward_intrinsic=3.0)
+    bg.priority_extrinsic, bg.intrinsic_gate = 0.25, 0.5
+    values = bg.response_values(STIMULUS, ARMS)
+    expected = (2.0 * 0.25 * bg.extrinsic.response_values(STIMULUS, ARMS)
+                + 0.5 * 0.1 * 0.75 * bg.intrinsic.response_values(STIMULUS, ARMS))
+    np.testing.assert_allclose(values, expected)
+    assert values[1] != 0
+
+
 def test_dual_intrinsic_striatum_learns_at_its_own_rate():
     bg = DualBasalGanglia(DualBasalGangliaConfig(10, 6))
     bg.update(STIMULUS, ARMS[1], reward=0.0, reward_intrinsic=3.0)

@@ -30,10 +30,21 @@ of the active stimulus bits, D1[:, j] += α δ_j and D2[:, j] −= β δ_j, so a
 (α + β) δ_j.
 
 `DualBasalGanglia` keeps an extrinsic and an intrinsic striatum that share the STN, GPe, GPi and
-thalamus: the pathway reads d = p_ext · d_ext + p_int · d_int. After each update, p_ext ← p_ext ×
-0.9 when the extrinsic TD error (summed over the response bits) is below −0.01, else
-min(p_ext × 1.2, 1), and p_int = 1 − p_ext: disappointment hands control to the intrinsic
-(exploration) striatum, success takes it back.
+thalamus: the pathway reads d = s_ext · p_ext · d_ext + g · s_int · p_int · d_int, with fixed
+scales s_ext and s_int (1 and 1 by default), and p_int = 1 − p_ext. The extrinsic priority p_ext
+adapts after each update by one of two rules (`priority_rule`):
+- "td_error" (SYSTEMS.md §4): p_ext ← p_ext × 0.9 when the extrinsic TD error (summed over the
+  response bits) is below −0.01, else min(p_ext × 1.2, 1): disappointment hands control to the
+  intrinsic (exploration) striatum, success takes it back. g = 1.
+- "reward" (the seed's `use_reward_modulation`, used by its four-rooms configs): a running mean m of
+  the extrinsic reward, which rises fast (m ← 0.9 m + 0.1 r when r > m) and falls slowly
+  (m ← 0.998 m + 0.002 r); a running maximum M that follows m upward (M ← 0.99 M + 0.01 m when
+  m > M) and otherwise decays (M ← 0.999 M), and a running minimum μ likewise downward; then
+  p_ext = clip((m − μ) / M, 0, 1), and 0 while M is 0. While p_ext is 0 the intrinsic gate g decays
+  (g ← 0.999 g), so that an agent that finds no reward at all does not explore forever; any
+  p_ext above 0 resets g to 1. Rewards that stop coming (a goal that moved) let m sink below the
+  level the agent was used to, so control passes to the intrinsic striatum within some hundred
+  steps, however well the extrinsic values predict the step costs.
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ import numpy as np
 
 _MINMAX_EPS = 1e-12  # keeps the min-max normalisation finite when all bits are equal (the seed's 1e-12)
 _STATISTICS = ("median", "mean")
+_PRIORITY_RULES = ("td_error", "reward")
 
 
 @dataclass
@@ -83,6 +95,9 @@ class BasalGangliaConfig:
             raise ValueError(f"epsilon must be in [0, 1], got {self.epsilon}")
         if self.response_statistic not in _STATISTICS:
             raise ValueError(f"response_statistic must be one of {_STATISTICS}, got {self.response_statistic!r}")
+        rule = getattr(self, "priority_rule", None)
+        if rule is not None and rule not in _PRIORITY_RULES:
+            raise ValueError(f"priority_rule must be one of {_PRIORITY_RULES}, got {rule!r}")
 
 
 @dataclass
@@ -105,6 +120,24 @@ class DualBasalGangliaConfig(BasalGangliaConfig):
     """Factor applied to the extrinsic priority on a disappointment (SYSTEMS.md §4, seed: 0.9)."""
     priority_increase: float = 1.2
     """Factor applied otherwise, capped at 1 (SYSTEMS.md §4, seed: 1.2)."""
+    priority_rule: str = "td_error"
+    """"td_error" (the rule above, SYSTEMS.md §4) or "reward" (reward modulation, module docstring)."""
+    reward_rise: float = 0.9
+    """"reward" rule: smoothing of the mean reward when a reward lies above it (seed `sm_reward_inc`)."""
+    reward_fall: float = 0.998
+    """"reward" rule: smoothing of the mean reward otherwise (seed config `sm_reward_dec`)."""
+    extreme_smoothing: float = 0.99
+    """"reward" rule: smoothing with which the running max and min follow the mean outward (seed
+    config `sm_max_reward`, `sm_min_reward`)."""
+    extreme_decay: float = 0.999
+    """"reward" rule: decay of the running max and min otherwise (seed config `max_reward_decay`,
+    `min_reward_decay`)."""
+    intrinsic_decay: float = 0.999
+    """"reward" rule: decay of the intrinsic gate g while p_ext is 0 (seed default)."""
+    extrinsic_scale: float = 1.0
+    """s_ext, a fixed factor on the extrinsic striatum's activity and values (seed `priority_ext`)."""
+    intrinsic_scale: float = 1.0
+    """s_int, the same for the intrinsic striatum (seed `priority_int`; its four-rooms config: 0.1)."""
 
 
 def _as_bits(bits: np.ndarray | Sequence[int] | None, size: int, name: str) -> np.ndarray:
@@ -325,6 +358,10 @@ class DualBasalGanglia(_Selection):
         self._pathway = _Pathway(config)
         self.priority_extrinsic = 1.0
         """Weight of the extrinsic striatum (the seed starts at 1: extrinsic control)."""
+        self.intrinsic_gate = 1.0
+        """g of the "reward" rule (1 under "td_error")."""
+        self.reward_mean = self.reward_max = self.reward_min = 0.0
+        """The "reward" rule's running mean, maximum and minimum of the extrinsic reward."""
         self.td_error = np.empty(0)
         """The extrinsic δ per response bit of the last update."""
         self.td_error_intrinsic = np.empty(0)
@@ -333,19 +370,25 @@ class DualBasalGanglia(_Selection):
     def priority_intrinsic(self) -> float:
         return 1.0 - self.priority_extrinsic
 
+    def _weights(self) -> tuple[float, float]:
+        """The factors on the extrinsic and the intrinsic striatum: s_ext · p_ext and g · s_int · p_int."""
+        c = self.config
+        return c.extrinsic_scale * self.priority_extrinsic, self.intrinsic_gate * c.intrinsic_scale * self.priority_intrinsic
+
     def response_values(self, stimulus, responses: Sequence) -> np.ndarray:
         """Priority-weighted sum of the extrinsic and intrinsic values of each response."""
         stimulus = _as_bits(stimulus, self.config.stimulus_size, "stimulus")
         responses = self._responses(responses)
-        return (self.priority_extrinsic * self.extrinsic.response_values(stimulus, responses)
-                + self.priority_intrinsic * self.intrinsic.response_values(stimulus, responses))
+        w_ext, w_int = self._weights()
+        return (w_ext * self.extrinsic.response_values(stimulus, responses)
+                + w_int * self.intrinsic.response_values(stimulus, responses))
 
     def choose(self, stimulus, responses: Sequence, boost: np.ndarray | None = None, learn: bool = True) -> int:
         """As BasalGanglia.choose, with d1 and d2 the priority-weighted sums of the two striata's."""
         stimulus = _as_bits(stimulus, self.config.stimulus_size, "stimulus")
         d1_ext, d2_ext = self.extrinsic.activity(stimulus)
         d1_int, d2_int = self.intrinsic.activity(stimulus)
-        p_ext, p_int = self.priority_extrinsic, self.priority_intrinsic
+        p_ext, p_int = self._weights()
         d1 = p_ext * d1_ext + p_int * d1_int
         d2 = p_ext * d2_ext + p_int * d2_int
         return self._pathway.select(stimulus, d1, d2, self._responses(responses), boost, learn)
@@ -362,11 +405,32 @@ class DualBasalGanglia(_Selection):
         rest = (_as_bits(next_stimulus, size, "next_stimulus"), self._responses(next_responses), int(k), next_response)
         self.td_error = self.extrinsic.learn(*args, float(reward), *rest)
         self.td_error_intrinsic = self.intrinsic.learn(*args, float(reward_intrinsic), *rest)
-        if self.td_error.sum() < -self.config.td_error_threshold:
+        if self.config.priority_rule == "reward":
+            self._modulate(float(reward))
+        elif self.td_error.sum() < -self.config.td_error_threshold:
             self.priority_extrinsic *= self.config.priority_decrease
         else:
             self.priority_extrinsic = min(self.priority_extrinsic * self.config.priority_increase, 1.0)
         return self.td_error
+
+    def _modulate(self, reward: float) -> None:
+        """The "reward" rule (module docstring)."""
+        c = self.config
+        smoothing = c.reward_rise if reward > self.reward_mean else c.reward_fall
+        mean = self.reward_mean = smoothing * self.reward_mean + (1.0 - smoothing) * reward
+        if mean > self.reward_max:
+            self.reward_max = c.extreme_smoothing * self.reward_max + (1.0 - c.extreme_smoothing) * mean
+        else:
+            self.reward_max *= c.extreme_decay
+        if mean < self.reward_min:
+            self.reward_min = c.extreme_smoothing * self.reward_min + (1.0 - c.extreme_smoothing) * mean
+        else:
+            self.reward_min *= c.extreme_decay
+        if abs(self.reward_max) < _MINMAX_EPS:
+            self.priority_extrinsic = 0.0
+        else:
+            self.priority_extrinsic = float(np.clip((mean - self.reward_min) / self.reward_max, 0.0, 1.0))
+        self.intrinsic_gate = self.intrinsic_gate * c.intrinsic_decay if self.priority_extrinsic < _MINMAX_EPS else 1.0
 
     def state_dict(self) -> dict:
         """The striata's weights, the STN's counts, the priority and the rng (NumPy arrays and plain
@@ -377,6 +441,7 @@ class DualBasalGanglia(_Selection):
             "intrinsic_d1": self.intrinsic.d1.copy(),
             "intrinsic_d2": self.intrinsic.d2.copy(),
             "priority_extrinsic": self.priority_extrinsic,
+            "modulation": [self.intrinsic_gate, self.reward_mean, self.reward_max, self.reward_min],
             "pathway": self._pathway.state_dict(),
         }
 
@@ -388,6 +453,9 @@ class DualBasalGanglia(_Selection):
                     raise ValueError(f"saved {name} {weights} {saved.shape} does not fit {getattr(striatum, weights).shape}")
                 setattr(striatum, weights, saved.copy())
         self.priority_extrinsic = float(state["priority_extrinsic"])
+        self.intrinsic_gate, self.reward_mean, self.reward_max, self.reward_min = (
+            float(value) for value in state.get("modulation", (1.0, 0.0, 0.0, 0.0))
+        )
         self._pathway.load_state_dict(state["pathway"])
         self.reset()
 
