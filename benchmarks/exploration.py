@@ -51,6 +51,9 @@ MINIGRID_ENVS = {  # env id → (preset, the task's maximum return used for "fra
 MONTEZUMA_ENVS = {"ALE/MontezumaRevenge-v5": ("rnd_montezuma", 2500.0)}
 """2500 is the score of leaving the first rooms with every key used (the table reports scores and
 rooms; the maximum only sets the "frames to 90 %" column)."""
+SND_ATARI_PRESET = "snd_montezuma"
+"""The SND bonuses train on Atari under the SND seed's own preset: rnd_montezuma's PPO, wrappers and
+warm-up with one pass over the rollout per bonus update (RND makes four)."""
 SUITE_BONUSES = {"montezuma": ["rnd", "snd-v"]}
 PUBLISHED = {
     # RIDE paper (Raileanu & Rocktäschel 2020; SYSTEMS.md section 2): final mean return and, in
@@ -98,13 +101,21 @@ def jobs_for(args: argparse.Namespace) -> list[Job]:
     seeds = [int(s) for s in args.seeds.split(",")]
     # Seed-major order: the first seed of every cell finishes before any second seed starts, so a
     # grid cut short still compares every bonus.
-    return [Job(e, envs[e][0], b, s, args.frames, flags_for(e, b)) for s in seeds for e in env_ids for b in bonuses]
+    return [Job(e, preset_for(e, b), b, s, args.frames, flags_for(e, b)) for s in seeds for e in env_ids for b in bonuses]
+
+
+def preset_for(env_id: str, bonus: str) -> str:
+    if env_id.startswith("ALE/") and bonus.startswith("snd"):
+        return SND_ATARI_PRESET
+    return {**MINIGRID_ENVS, **MONTEZUMA_ENVS}[env_id][0]
 
 
 def flags_for(env_id: str, bonus: str) -> tuple[str, ...]:
     flags = ("--bonus", bonus)
     if env_id.startswith("MiniGrid-"):  # the backend on which MultiRoom reports rooms
         flags += ("--backend", "gymnasium")
+    else:  # an Atari iteration takes minutes: checkpoint each one, so a stopped run loses little
+        flags += ("--set", "log.checkpoint_interval=1")
     return flags
 
 

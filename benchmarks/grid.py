@@ -69,9 +69,10 @@ def run_job(job: Job, runs_dir: Path, results_dir: Path, kept_columns: Sequence[
         if run_dir.exists():  # started but never checkpointed: start again
             shutil.rmtree(run_dir)
         command += [
-            "train", *(("--preset", job.preset) if job.preset else ()), *job.flags, "--seed", str(job.seed),
+            "train", *(("--preset", job.preset) if job.preset else ()), "--seed", str(job.seed),
             "--frames", str(job.frames), "--run-dir", str(run_dir),
             "--set", "torch_threads=1", "--set", "log.checkpoint_interval=20",
+            *job.flags,  # last, so that a job's own --set wins over the defaults above
         ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     log_dir = runs_dir / "logs"

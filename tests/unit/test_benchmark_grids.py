@@ -63,6 +63,22 @@ def test_a_job_trains_with_its_preset_on_gymnasium_then_resumes_and_keeps_its_re
     assert calls[-1][3:5] == ["train", "--resume"]
 
 
+def test_montezuma_runs_each_bonus_under_its_seed_preset_and_checkpoints_every_iteration(tmp_path, monkeypatch):
+    fake_call, calls = fake_training(["frames", "episode_return", "rooms"], [1000, 0.0, 1])
+    monkeypatch.setattr(grid.subprocess, "call", fake_call)
+    jobs = exploration.jobs_for(args(tmp_path, suite="montezuma", bonuses=None, seeds="0"))
+    assert {job.variant: job.preset for job in jobs} == {"rnd": "rnd_montezuma", "snd-v": "snd_montezuma"}
+    for job in jobs:
+        grid.run_job(job, tmp_path / "runs", tmp_path / "results", exploration.KEPT_COLUMNS)
+        command = calls[-1]
+        assert command[command.index("--preset") + 1] == job.preset
+        assert command[command.index("--bonus") + 1] == job.variant
+        # the job's own --set comes after the grid's default, so it is the one that holds
+        settings = [command[i + 1] for i, word in enumerate(command) if word == "--set"]
+        assert settings[-1] == "log.checkpoint_interval=1"
+        assert "log.checkpoint_interval=20" in settings
+
+
 def test_frames_to_reach_needs_ten_rows_whose_mean_reaches_the_target():
     rows = [{"frames": 100.0 * i, "episode_return": 1.0 if i >= 5 else 0.0} for i in range(20)]
     # the mean of the last 10 rows first reaches 0.5 when 5 of them are 1
