@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wanderlust.nets.init import distillation_pair, flat_size, orthogonal_all
+from wanderlust.nets.init import channels_last, distillation_pair, flat_size, orthogonal_all
 
 
 class _ConvEncoder(nn.Module):
@@ -25,7 +25,7 @@ class _ConvEncoder(nn.Module):
             size = out
         self.fc = nn.Sequential(*layers)
         self.output_size = size
-        orthogonal_all(self)
+        channels_last(orthogonal_all(self))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.fc(self.convs(obs.float() / 255.0).flatten(1))
@@ -107,7 +107,7 @@ class ModelD(nn.Module):
         size = flat_size(self.patches, in_shape)
         self.fc = nn.Sequential(nn.Linear(size, 512), nn.ReLU())
         self.output_size = 512
-        orthogonal_all(self)
+        channels_last(orthogonal_all(self))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.patches(obs.float() / 255.0))
@@ -130,7 +130,8 @@ def rnd_convs(in_channels: int) -> nn.Sequential:
 
 def rnd_networks(in_shape: tuple[int, ...], feature_size: int = 512) -> tuple[nn.Module, nn.Module]:
     """(target, predictor): target = convs + linear 512; predictor = convs + FC 512 → 512 → 512."""
-    return distillation_pair(lambda: rnd_convs(in_shape[0]), in_shape, [512, 512], feature_size)
+    target, predictor = distillation_pair(lambda: rnd_convs(in_shape[0]), in_shape, [512, 512], feature_size)
+    return channels_last(target), channels_last(predictor)
 
 
 __all__ = ["ATARI_MODELS", "ModelD", "model_a", "model_b", "model_c", "rnd_networks"]

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from wanderlust.nets.atari import rnd_convs
-from wanderlust.nets.init import flat_size, orthogonal_all
+from wanderlust.nets.init import channels_last, flat_size, orthogonal_all
 from wanderlust.nets.minigrid import CELL_VALUES, one_hot_cells, ride_convs
 
 
@@ -32,6 +32,8 @@ class Embedding(nn.Module):
         # RIDE's φ on the 7×7 view ends at 128 features with no linear layer; add one otherwise.
         head = nn.Identity() if flat == feature_size else nn.Linear(flat, feature_size)
         self.net = orthogonal_all(nn.Sequential(trunk, head))
+        if not self.grid:
+            channels_last(self.net)
         self.output_size = feature_size
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
