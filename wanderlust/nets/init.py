@@ -31,9 +31,9 @@ def orthogonal_all(module: nn.Module, gain: float = SQRT2) -> nn.Module:
 def channels_last(module: nn.Module) -> nn.Module:
     """Stores the module's 4-D weights channels-last (NHWC); returns the module. Values and state-dict
     keys are unchanged: only the memory order differs, and PyTorch then runs the convolutions
-    channels-last whatever the input's order. Pixel networks use it because it is faster with oneDNN
-    on the CPU: 1.55× for an RND predictor update step, 1.25× for model A's
-    (`python benchmarks/throughput.py --setting channels-last`)."""
+    channels-last whatever the input's order. Pixel networks use it because oneDNN runs it faster on
+    the CPU: a PPO + RND iteration on Montezuma 1.38×, an RND predictor step 1.73×
+    (`benchmarks/memory_format.py`, docs/benchmarks.md)."""
     return module.to(memory_format=torch.channels_last)
 
 
