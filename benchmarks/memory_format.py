@@ -4,8 +4,8 @@ wanderlust stores the conv weights of its Atari and Procgen networks channels-la
 (`nets.init.channels_last`). This script measures what that buys, side by side in one process:
 
 - networks: one training step (forward, backward, Adam step) of each pixel network on a random
-  minibatch, with its weights channels-first and channels-last: the RND predictor on one 96×96
-  frame (minibatch 1024, the size of a bonus minibatch at 16 envs × 128 steps / 2), the policy
+  minibatch (`--minibatch`, 1024; the presets train on 512 at 16 envs and 4096 at 128), with its
+  weights channels-first and channels-last: the RND predictor on one 96×96 frame, the policy
   encoders A–D on a 4×96×96 frame stack, and the pixel embedding of ICM, RIDE and the others;
 - iteration: `PPO.iterate()` of PPO + RND on Montezuma's Revenge (the rnd_montezuma preset at 16
   envs × 128 steps, 128 warm-up steps) for two agents built alike from the same seed, one converted
@@ -70,10 +70,7 @@ def row(name: str, first: list[float], last: list[float]) -> str:
     return f"| {name} | {cell(first)} | {cell(last)} | {statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}) |"
 
 
-HEADER = (
-    "| {what} | channels-first {unit} | channels-last {unit} | speed-up (first / last) |\n"
-    "| --- | ---: | ---: | ---: |"
-)
+HEADER = "| {what} | channels-first s | channels-last s | speed-up (first / last) |\n| --- | ---: | ---: | ---: |"
 
 
 def networks(repeats: int, minibatch: int) -> None:
@@ -83,7 +80,7 @@ def networks(repeats: int, minibatch: int) -> None:
     cases = [("RND predictor (1×96×96)", predictor, frames)]
     cases += [(f"policy encoder {name} (4×96×96)", make(STACK), stacks) for name, make in atari.ATARI_MODELS.items()]
     cases.append(("pixel embedding (ICM, RIDE, ...)", Embedding(STACK, "atari"), stacks))
-    print(HEADER.format(what=f"network, one training step on {minibatch} samples", unit="s"), flush=True)
+    print(HEADER.format(what=f"network, one training step on {minibatch} samples"), flush=True)
     for name, network, batch in cases:
         steps = (training_step(channels_first(copy.deepcopy(network)), batch), training_step(network, batch))
         first, last = [], []
@@ -122,7 +119,7 @@ def iteration(repeats: int) -> None:
         for env in envs:
             env.close()
     frames = config.ppo.num_steps * config.env.num_envs
-    print(HEADER.format(what=f"PPO + RND on Montezuma, one iteration ({frames} frames)", unit="s"))
+    print(HEADER.format(what=f"PPO + RND on Montezuma, one iteration ({frames} frames)"))
     print(row("`PPO.iterate()`", first, last), flush=True)
 
 

@@ -4,7 +4,9 @@ as channels-first weights, and checkpoints in either order load."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 import io
+from pathlib import Path
 
 import pytest
 import torch
@@ -68,3 +70,13 @@ def test_a_channels_first_checkpoint_loads_into_a_channels_last_network_and_roun
     fresh.load_state_dict(torch.load(buffer, weights_only=True))
     for a, b in zip(fresh.state_dict().values(), network.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_the_memory_format_benchmark_times_every_pixel_network(capsys):
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "memory_format.py"
+    spec = importlib.util.spec_from_file_location("memory_format_benchmark", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    benchmark.networks(repeats=1, minibatch=2)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "×" in line]
+    assert len(rows) == 2 + len(atari.ATARI_MODELS)  # RND predictor, A–D, the pixel embedding
