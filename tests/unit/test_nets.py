@@ -20,25 +20,35 @@ pytestmark = pytest.mark.unit
 STACK = (4, 96, 96)
 
 
-def pixel_networks() -> dict[str, tuple[nn.Module, torch.Tensor]]:
+def _frames() -> torch.Tensor:
+    return torch.randn(6, 1, 96, 96)
+
+
+def _pixels(shape: tuple[int, ...]) -> torch.Tensor:
+    return torch.randint(0, 256, (6, *shape), dtype=torch.uint8)
+
+
+PIXEL_NETWORKS = {  # name → builds (network, an input batch); each test builds only its own
+    "rnd target": lambda: (atari.rnd_networks((1, 96, 96))[0], _frames()),
+    "rnd predictor": lambda: (atari.rnd_networks((1, 96, 96))[1], _frames()),
+    **{f"model {name}": (lambda make=make: (make(STACK), _pixels(STACK))) for name, make in atari.ATARI_MODELS.items()},
+    "embedding atari": lambda: (Embedding(STACK, "atari"), _pixels(STACK)),
+    "embedding procgen": lambda: (Embedding((3, 64, 64), "procgen"), _pixels((3, 64, 64))),
+}
+
+
+def build(name: str) -> tuple[nn.Module, torch.Tensor]:
     torch.manual_seed(0)
-    frames = torch.randn(6, 1, 96, 96)
-    stacks = torch.randint(0, 256, (6, *STACK), dtype=torch.uint8)
-    target, predictor = atari.rnd_networks((1, 96, 96))
-    networks = {"rnd target": (target, frames), "rnd predictor": (predictor, frames)}
-    networks.update({f"model {name}": (make(STACK), stacks) for name, make in atari.ATARI_MODELS.items()})
-    networks["embedding atari"] = (Embedding(STACK, "atari"), stacks)
-    networks["embedding procgen"] = (Embedding((3, 64, 64), "procgen"), torch.randint(0, 256, (6, 3, 64, 64), dtype=torch.uint8))
-    return networks
+    return PIXEL_NETWORKS[name]()
 
 
 def conv_weights(network: nn.Module) -> list[torch.Tensor]:
     return [m.weight for m in network.modules() if isinstance(m, nn.Conv2d)]
 
 
-@pytest.mark.parametrize("name", list(pixel_networks()))
+@pytest.mark.parametrize("name", list(PIXEL_NETWORKS))
 def test_pixel_networks_are_channels_last_and_compute_what_channels_first_weights_do(name):
-    network, batch = pixel_networks()[name]
+    network, batch = build(name)
     weights = conv_weights(network)
     assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
     assert not all(w.is_contiguous() for w in weights)  # 1×1 kernels are both; the others are not
@@ -55,7 +65,7 @@ def test_pixel_networks_are_channels_last_and_compute_what_channels_first_weight
 
 
 def test_a_channels_first_checkpoint_loads_into_a_channels_last_network_and_round_trips():
-    network, batch = pixel_networks()["rnd predictor"]
+    network, batch = build("rnd predictor")
     older = copy.deepcopy(network).to(memory_format=torch.contiguous_format)  # as checkpoints before
     with torch.no_grad():
         for parameter in older.parameters():
@@ -66,7 +76,7 @@ def test_a_channels_first_checkpoint_loads_into_a_channels_last_network_and_roun
     buffer = io.BytesIO()
     torch.save(network.state_dict(), buffer)
     buffer.seek(0)
-    fresh, _ = pixel_networks()["rnd predictor"]
+    fresh, _ = build("rnd predictor")
     fresh.load_state_dict(torch.load(buffer, weights_only=True))
     for a, b in zip(fresh.state_dict().values(), network.state_dict().values()):
         assert torch.equal(a, b)
