@@ -114,10 +114,11 @@ def test_critic_loss_moves_only_critic_parameters():
     agent.collect()
     advantages, returns_ext, returns_int = agent.advantages(torch.rand(16, 3))
     flat = lambda x: x.reshape(-1, *x.shape[2:])  # noqa: E731
-    policy_loss, value_loss, entropy, _, _ = agent.losses(
+    terms = agent.losses(
         flat(agent.obs[:-1]), flat(agent.actions), flat(agent.log_probs), flat(advantages),
         flat(returns_ext), flat(returns_int), flat(agent.valid),
     )
+    policy_loss, value_loss, entropy = terms["policy_loss"], terms["value_loss"], terms["entropy"]
     heads = agent.policy.heads
     critic = set(map(id, heads.critic_parameters()))
     actor = [p for p in heads.actor.parameters()]

@@ -69,6 +69,10 @@ class PPOConfig:
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     """The memory core (`--memory hcam|lstm|window`) and its sizes; kind "none" by default. The
     three are built to equal size (see wanderlust.nets.cores.MemoryConfig)."""
+    reconstruction_coef: float = 0.0
+    """If positive, a decoder reads the heads' features and reconstructs the current observation,
+    and this weights its loss (the image's mean squared error per pixel + the instruction's cross-entropy)
+    in PPO's loss: the HCAM paper's self-supervised losses. Ballet's network only."""
 
 
 _OWN_NETWORK = {"minigrid": "minigrid", "ballet": "ballet", "gridworld": "gridworld"}
@@ -138,7 +142,7 @@ class PPO(Learner):
         network = resolve_network(config.network, env.family)
         self.policy = build_policy(
             network, obs_shape, int(env.single_action_space.n), config.hidden_size, config.lstm_size,
-            config.lstm_layers, config.memory,
+            config.lstm_layers, config.memory, decoder=config.reconstruction_coef > 0,
         ).to(device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate, eps=1e-5)
 
@@ -268,7 +272,8 @@ class PPO(Learner):
         return cfg.ext_coef * adv_ext + cfg.int_coef * adv_int, returns_ext, returns_int
 
     def losses(self, obs, actions, old_log_probs, advantages, returns_ext, returns_int, mask, state=None, starts=None):
-        """PPO's clipped policy loss, entropy and the two value losses on one minibatch."""
+        """PPO's clipped policy loss, entropy, the two value losses and, with a decoder, the
+        reconstruction losses, on one minibatch: a dict of scalars."""
         cfg = self.config
         out = self.policy(obs, state, starts)
         log_probs_all = torch.log_softmax(out.logits, dim=-1)
@@ -279,23 +284,28 @@ class PPO(Learner):
         if cfg.normalize_advantages:
             valid_adv = advantages[mask]
             advantages = (advantages - valid_adv.mean()) / (valid_adv.std() + 1e-8)
-        policy_loss = masked_mean(
-            torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)), mask
-        )
-        value_loss = masked_mean((out.value_ext - returns_ext).pow(2), mask) + masked_mean(
-            (out.value_int - returns_int).pow(2), mask
-        )
+        terms = {
+            "policy_loss": masked_mean(
+                torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)), mask
+            ),
+            "value_loss": masked_mean((out.value_ext - returns_ext).pow(2), mask)
+            + masked_mean((out.value_int - returns_int).pow(2), mask),
+            "entropy": masked_mean(entropy, mask),
+        }
+        if self.policy.decoder is not None:
+            image_loss, instruction_loss = self.policy.decoder.losses(out.features, obs)
+            terms["image_loss"] = masked_mean(image_loss, mask)
+            terms["instruction_loss"] = masked_mean(instruction_loss, mask)
         with torch.no_grad():
-            approx_kl = masked_mean((ratio - 1) - log_ratio, mask)
-            clip_fraction = masked_mean(((ratio - 1).abs() > cfg.clip_coef).float(), mask)
-        return policy_loss, value_loss, masked_mean(entropy, mask), approx_kl, clip_fraction
+            terms["approx_kl"] = masked_mean((ratio - 1) - log_ratio, mask)
+            terms["clip_fraction"] = masked_mean(((ratio - 1).abs() > cfg.clip_coef).float(), mask)
+        return terms
 
     def update(self, advantages, returns_ext, returns_int) -> dict[str, float]:
         cfg = self.config
         steps, n = cfg.num_steps, self.num_envs
         obs = self.obs[:-1]
-        names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
-        sums = torch.zeros(len(names), device=self.device)  # summed on the device: one sync per update
+        sums: dict[str, torch.Tensor] = {}  # summed on the device: one sync per update
         updates = 0
         for _ in range(cfg.epochs):
             if self.policy.recurrent:
@@ -319,18 +329,22 @@ class PPO(Learner):
                     (index,) = batch
                     pick = lambda x: x.reshape(-1, *x.shape[2:])[index]  # noqa: E731
                     state, starts = None, None
-                policy_loss, value_loss, entropy, approx_kl, clip_fraction = self.losses(
+                terms = self.losses(
                     pick(obs), pick(self.actions), pick(self.log_probs), pick(advantages),
                     pick(returns_ext), pick(returns_int), pick(self.valid), state, starts,
                 )
-                loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
+                loss = terms["policy_loss"] - cfg.ent_coef * terms["entropy"] + cfg.vf_coef * terms["value_loss"]
+                if "image_loss" in terms:
+                    loss = loss + cfg.reconstruction_coef * (terms["image_loss"] + terms["instruction_loss"])
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
-                sums += torch.stack([policy_loss, value_loss, entropy, approx_kl, clip_fraction]).detach()
+                for name, value in terms.items():
+                    sums[name] = sums.get(name, 0) + value.detach()
                 updates += 1
-        return dict(zip(names, (sums / updates).tolist()))
+        totals = torch.stack(list(sums.values())) / updates
+        return dict(zip(sums, totals.tolist()))
 
     def learning_rate(self) -> float:
         if self.config.lr_schedule == "linear":

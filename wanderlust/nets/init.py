@@ -21,9 +21,9 @@ def orthogonal(module: nn.Module, gain: float = SQRT2) -> nn.Module:
 
 
 def orthogonal_all(module: nn.Module, gain: float = SQRT2) -> nn.Module:
-    """Applies `orthogonal` to every Linear and Conv2d inside `module`."""
+    """Applies `orthogonal` to every Linear, Conv2d and ConvTranspose2d inside `module`."""
     for layer in module.modules():
-        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             orthogonal(layer, gain)
     return module
 

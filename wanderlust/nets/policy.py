@@ -1,5 +1,6 @@
 """The actor-critic used by PPO: an encoder, an optional recurrent core (wanderlust.nets.cores:
-an LSTM, a windowed transformer or a transformer with HCAM memory), and the seed's heads.
+an LSTM, a windowed transformer or a transformer with HCAM memory), the seed's heads, and an
+optional decoder of the observation for auxiliary reconstruction losses (Ballet).
 
 Heads follow the RND/SND seed: the actor is an MLP, and the two critics (extrinsic and intrinsic)
 read the features plus a residual hidden layer. Initialisation: orthogonal √2 for features, 0.01
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from wanderlust.nets.atari import ATARI_MODELS
-from wanderlust.nets.ballet import BalletEncoder
+from wanderlust.nets.ballet import BalletDecoder, BalletEncoder
 from wanderlust.nets.gridworld import GridWorldEncoder
 from wanderlust.nets.cores import Core, CoreState, LSTMCore, MemoryConfig, build_core
 from wanderlust.nets.init import orthogonal
@@ -27,6 +28,7 @@ class PolicyOutput(NamedTuple):
     value_int: torch.Tensor  # [B]
     state: CoreState | None
     context_change: torch.Tensor | None = None  # [B] bool: THICK's context changed into this state
+    features: torch.Tensor | None = None  # [B, F]: what the heads read (the core's output, if any)
 
 
 class SeedHeads(nn.Module):
@@ -53,13 +55,19 @@ class SeedHeads(nn.Module):
 
 
 class ActorCritic(nn.Module):
-    """encoder → [core] → heads. With a core, its state is reset where `episode_start` is True."""
+    """encoder → [core] → heads. With a core, its state is reset where `episode_start` is True.
+
+    `decoder` (optional) reads the same features as the heads (`PolicyOutput.features`) and
+    reconstructs the observation (`decoder.losses`); it takes no part in acting.
+    """
 
     def __init__(self, encoder: nn.Module, num_actions: int, core: Core | None = None):
         super().__init__()
         self.encoder = encoder
         self.core = core
-        self.heads = SeedHeads(core.output_size if core is not None else encoder.output_size, num_actions)
+        self.feature_size = core.output_size if core is not None else encoder.output_size
+        self.heads = SeedHeads(self.feature_size, num_actions)
+        self.decoder: nn.Module | None = None
 
     @property
     def recurrent(self) -> bool:
@@ -98,7 +106,7 @@ class ActorCritic(nn.Module):
             )
             features = features.reshape(steps * batch, -1)
         logits, value_ext, value_int = self.heads(features)
-        return PolicyOutput(logits, value_ext, value_int, state)
+        return PolicyOutput(logits, value_ext, value_int, state, features=features)
 
 
 def build_policy(
@@ -109,17 +117,20 @@ def build_policy(
     lstm_size: int = 0,
     lstm_layers: int = 1,
     memory: MemoryConfig | None = None,
+    decoder: bool = False,
 ) -> ActorCritic:
     """`network` is "minigrid", "ballet", "gridworld" or one of the seed's Atari models "A", "B", "C", "D".
 
     The core: `memory` (unless its kind is "none") builds one of the equal-size memory cores
     (`build_core`); otherwise `lstm_size` > 0 adds a plain LSTM of that size; otherwise the policy
-    is feed-forward.
+    is feed-forward. `decoder` adds the network's observation decoder (Ballet's only).
     """
     if memory is not None and memory.kind == "none":
         memory = None
     if memory is not None and lstm_size > 0:
         raise ValueError("give either ppo.lstm_size or a memory (--memory), not both")
+    if decoder and network != "ballet":
+        raise ValueError(f"reconstruction losses need the ballet network, not {network!r}")
     if network == "minigrid":
         encoder: nn.Module = MiniGridEncoder(obs_shape, hidden_size)
     elif network == "ballet":
@@ -135,4 +146,7 @@ def build_policy(
         core = build_core(memory, encoder.output_size)
     elif lstm_size > 0:
         core = LSTMCore(encoder.output_size, lstm_size, lstm_layers)
-    return ActorCritic(encoder, num_actions, core)
+    policy = ActorCritic(encoder, num_actions, core)
+    if decoder:
+        policy.decoder = BalletDecoder(policy.feature_size, obs_shape)
+    return policy
