@@ -132,6 +132,8 @@ def test_python_api_returns_the_run_directory(tmp_path):
         (["train", "--env", "wanderlust/Ballet-2_delay16-v0"], "the rnd bonus reads minigrid, atari, procgen, gridworld observations, not ballet"),
         (["train", "--env", "wanderlust/GridWorld-FourRooms9x9-v0", "--bonus", "icm"], "the icm bonus reads minigrid, atari, procgen observations, not gridworld"),
         (["train", "--set", "ppo.network=ballet"], "ppo.network 'ballet' does not fit minigrid observations"),
+        (["train", "--set", "ppo.reconstruction_coef=1"], "ppo.reconstruction_coef needs the ballet network, not 'minigrid'"),
+        (["train", "--set", "ppo.reconstruction_coef=-1"], "ppo.reconstruction_coef must not be negative"),
         (["train", "--env", "wanderlust/PinPad-three-v0", "--bonus", "none"], "PPO has no network for pinpad"),
         pytest.param(
             ["train", "--algo", "dreamer", "--env", "ALE/Pong-v5"], "does not read atari observations (4, 96, 96)",

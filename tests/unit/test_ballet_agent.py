@@ -145,5 +145,5 @@ def test_reconstruction_coef_adds_a_decoder_whose_losses_train_encoder_and_core_
     without = PPO(PPOConfig(num_steps=8, memory=memory, hidden_size=32), make(LEVEL, 2, seed=0), NoBonus(), 100,
                   torch.device("cpu"))
     assert without.policy.decoder is None
-    with pytest.raises(ValueError, match="reconstruction losses need the ballet network"):
+    with pytest.raises(ValueError, match="ppo.reconstruction_coef needs the ballet network"):
         build_policy("minigrid", (7, 7, 3), 7, hidden_size=16, decoder=True)

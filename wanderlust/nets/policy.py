@@ -109,6 +109,12 @@ class ActorCritic(nn.Module):
         return PolicyOutput(logits, value_ext, value_int, state, features=features)
 
 
+def check_decoder(network: str) -> None:
+    """Raises unless `network` has an observation decoder (Ballet's only, so far)."""
+    if network != "ballet":
+        raise ValueError(f"ppo.reconstruction_coef needs the ballet network, not {network!r}")
+
+
 def build_policy(
     network: str,
     obs_shape: tuple[int, ...],
@@ -129,8 +135,8 @@ def build_policy(
         memory = None
     if memory is not None and lstm_size > 0:
         raise ValueError("give either ppo.lstm_size or a memory (--memory), not both")
-    if decoder and network != "ballet":
-        raise ValueError(f"reconstruction losses need the ballet network, not {network!r}")
+    if decoder:
+        check_decoder(network)
     if network == "minigrid":
         encoder: nn.Module = MiniGridEncoder(obs_shape, hidden_size)
     elif network == "ballet":

@@ -23,6 +23,7 @@ from wanderlust.agents.hima import HIMA
 from wanderlust.agents.ppo import PPO, resolve_network
 from wanderlust.agents.qlearning import QLearning
 from wanderlust.intrinsic import BonusSpec, check_family, make_bonus
+from wanderlust.nets.policy import check_decoder
 from wanderlust.run import checkpoint, config as config_module
 from wanderlust.run.config import Config, ConfigError
 from wanderlust.run.logger import MetricsLogger, Progress, truncate_metrics
@@ -156,7 +157,9 @@ def train(
         try:
             family = envs.env_family(config.env.id)
             if config.algo == "ppo":
-                resolve_network(config.ppo.network, family)
+                network = resolve_network(config.ppo.network, family)
+                if config.ppo.reconstruction_coef > 0:
+                    check_decoder(network)
                 check_family(config.bonus, family)
             if config.algo == "hima" and family != "gridworld":
                 raise ValueError(f"--algo hima reads the grid worlds' 5×5 window (wanderlust/GridWorld-*), not {family}")
