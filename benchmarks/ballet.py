@@ -17,10 +17,15 @@ Commands:
 - ``run`` and ``report``: the memory agents (``--preset hcam_ballet --memory hcam|lstm|window``, equal
   sizes) on Ballet levels over seeds at a frame budget, a resumable grid (see grid.py); the report
   gives each agent's success rate (Ballet's return is 1 for the right dancer, else 0) over the last
-  10 % of the budget, per seed, the parameter count of its core, and curves.
+  10 % of the budget, per seed, its mean episode length there, the parameter count of its core,
+  and curves.
 
-    python benchmarks/ballet.py run --levels 2_delay16,4_delay16 --seeds 0,1,2 --frames 1e6 --workers 2
-    python benchmarks/ballet.py report --levels 2_delay16,4_delay16 --seeds 0,1,2 --frames 1e6
+    python benchmarks/ballet.py run --levels 2_delay16,4_delay16 --seeds 0,1,2 --frames 5e5 --workers 2
+    python benchmarks/ballet.py report --levels 2_delay16,4_delay16 --seeds 0,1,2 --frames 5e5
+
+  The report also plays uniformly random actions on each level (2,000 episodes): its success rate
+  is the chance level an agent without memory reaches by walking into any dancer, and its episode
+  length shows how much faster an agent's navigation is.
 """
 
 from __future__ import annotations
@@ -144,7 +149,9 @@ def run_speed(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------- agents
 MEMORIES = ("hcam", "lstm", "window")
-AGENT_COLUMNS = ("frames", "episode_return", "episode_length", "episodes", "sps")
+AGENT_COLUMNS = (
+    "frames", "episode_return", "episode_length", "episodes", "sps", "entropy", "image_loss", "instruction_loss",
+)
 """The columns of metrics.csv that a finished run keeps in git (the report reads nothing else)."""
 
 
@@ -163,6 +170,23 @@ def run_agents(args: argparse.Namespace) -> int:
     return run_grid(agent_jobs(args), args.workers, args.hours, args.runs_dir, args.results_dir, AGENT_COLUMNS)
 
 
+def random_actions(env_id: str, episodes: int, seed: int = 0) -> tuple[float, float]:
+    """(mean return, mean length) of uniformly random actions over `episodes` episodes."""
+    env = ballet.make_single(env_id, ballet.resolve_options({"cell_size": 3}))
+    rng = np.random.default_rng(seed)
+    returns, lengths = [], []
+    for episode in range(episodes):
+        env.reset(seed=seed + episode)
+        total, steps, done = 0.0, 0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(int(rng.integers(0, 8)))
+            total, steps, done = total + float(reward), steps + 1, terminated or truncated
+        returns.append(total)
+        lengths.append(steps)
+    env.close()
+    return statistics.fmean(returns), statistics.fmean(lengths)
+
+
 def report_agents(args: argparse.Namespace) -> int:
     from wanderlust.nets.ballet import BalletEncoder
     from wanderlust.nets.cores import core_sizes
@@ -176,15 +200,22 @@ def report_agents(args: argparse.Namespace) -> int:
         f"Budget {millions(args.frames)} frames per run, preset hcam_ballet; success rate = mean episode return "
         "over the last 10 % of frames.",
         "",
-        "| level | memory | core parameters | seeds | success rate (mean; per seed) |",
-        "| --- | --- | ---: | --- | --- |",
+        "| level | memory | core parameters | seeds | success rate (mean; per seed) | episode length |",
+        "| --- | --- | ---: | --- | --- | ---: |",
     ]
-    for (env_id, memory), runs in sorted(cells.items()):
-        finals = [final_mean(rows, "episode_return", job.frames) for job, rows in runs]
-        lines.append(
-            f"| {env_id} | {memory} | {sizes[memory]:,} | {len(runs)} | {statistics.fmean(finals):.2f}; "
-            f"{', '.join(f'{value:.2f}' for value in finals)} |"
-        )
+    for env_id in sorted({env_id for env_id, _ in cells}):
+        chance, length = random_actions(env_id, args.random_episodes)
+        lines.append(f"| {env_id} | random actions | – | – | {chance:.2f} | {length:.1f} |")
+        for memory in MEMORIES:
+            runs = cells.get((env_id, memory), [])
+            if not runs:
+                continue
+            finals = [final_mean(rows, "episode_return", job.frames) for job, rows in runs]
+            lengths = [final_mean(rows, "episode_length", job.frames) for job, rows in runs]
+            lines.append(
+                f"| {env_id} | {memory} | {sizes[memory]:,} | {len(runs)} | {statistics.fmean(finals):.2f}; "
+                f"{', '.join(f'{value:.2f}' for value in finals)} | {statistics.fmean(lengths):.1f} |"
+            )
     table = "\n".join(lines)
     print(table)
     args.results_dir.mkdir(parents=True, exist_ok=True)
@@ -215,17 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--markdown", help="also write the table to this file")
     speed.set_defaults(func=run_speed)
 
-    for name, func, text in (
-        ("run", run_agents, "train the memory agents (resumable grid)"),
-        ("report", report_agents, "the memory agents' table and curves"),
-    ):
-        command = commands.add_parser(name, help=text)
+    run = commands.add_parser("run", help="train the memory agents (resumable grid)")
+    report = commands.add_parser("report", help="the memory agents' table and curves")
+    for command, func in ((run, run_agents), (report, report_agents)):
         command.add_argument("--levels", default="2_delay16,4_delay16", help="comma-separated, e.g. 2_delay16,8_delay48")
         command.add_argument("--memories", default=",".join(MEMORIES))
         command.add_argument("--seeds", default="0,1,2")
-        command.add_argument("--frames", type=parse_frames, default=1_000_000)
+        command.add_argument("--frames", type=parse_frames, default=500_000)
         add_grid_options(command, "ballet")
         command.set_defaults(func=func)
+    report.add_argument("--random-episodes", type=int, default=2000, help="episodes of the random-actions row")
     return parser
 
 

@@ -113,6 +113,7 @@ def test_ballet_grid_compares_the_memories_at_equal_size(tmp_path, capsys):
     spec.loader.exec_module(ballet_benchmark)
     options = argparse.Namespace(
         levels="2_delay16", memories="hcam,lstm,window", seeds="0,1", frames=1000, results_dir=tmp_path,
+        random_episodes=200,
     )
     jobs = ballet_benchmark.agent_jobs(options)
     assert [job.seed for job in jobs] == [0, 0, 0, 1, 1, 1]
@@ -120,12 +121,16 @@ def test_ballet_grid_compares_the_memories_at_equal_size(tmp_path, capsys):
     assert all(job.preset == "hcam_ballet" for job in jobs)
     for job, success in zip(jobs, (1.0, 0.5, 0.5, 0.0, 0.5, 0.5)):
         with open(tmp_path / f"{job.name}.csv", "w", newline="") as handle:
-            csv.writer(handle).writerows([["frames", "episode_return"], [950, success]])
+            csv.writer(handle).writerows([["frames", "episode_return", "episode_length"], [950, success, 90 + job.seed]])
     assert ballet_benchmark.report_agents(options) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| wanderlust/")]
-    hcam = [cell.strip() for cell in rows[0].strip("|").split("|")]
-    assert hcam[1] == "hcam" and hcam[4] == "0.50; 1.00, 0.00"
-    sizes = [int(row.split("|")[3].replace(",", "")) for row in rows]
+    random_row, *rows = ([cell.strip() for cell in row.strip("|").split("|")] for row in rows)
+    # Random actions walk into one of the two dancers in nearly every episode: chance is about 1/2.
+    assert random_row[1] == "random actions" and abs(float(random_row[4]) - 0.5) < 0.1
+    assert float(random_row[5]) > 62  # the watch phase alone takes 62 steps
+    hcam = rows[0]
+    assert hcam[1] == "hcam" and hcam[4] == "0.50; 1.00, 0.00" and hcam[5] == "90.5"
+    sizes = [int(row[2].replace(",", "")) for row in rows]
     assert max(sizes) <= 1.25 * min(sizes)
 
 
