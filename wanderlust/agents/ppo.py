@@ -71,8 +71,8 @@ class PPOConfig:
     three are built to equal size (see wanderlust.nets.cores.MemoryConfig)."""
     reconstruction_coef: float = 0.0
     """If positive, a decoder reads the heads' features and reconstructs the current observation,
-    and this weights its loss (the image's mean squared error per pixel + the instruction's cross-entropy)
-    in PPO's loss: the HCAM paper's self-supervised losses. Ballet's network only."""
+    and this weights its loss (the image's mean squared error per pixel + the instruction's
+    cross-entropy) in PPO's loss: the HCAM paper's self-supervised losses. Ballet's network only."""
 
 
 _OWN_NETWORK = {"minigrid": "minigrid", "ballet": "ballet", "gridworld": "gridworld"}

@@ -13,6 +13,13 @@ from wanderlust.nets.init import flat_size, orthogonal_all
 INSTRUCTION_EMBEDDING = 32
 
 
+def cell_size_of(obs_shape: tuple[int, ...]) -> int:
+    """The cell size of packed Ballet observations [11·cell, 11·cell, 4]; raises on anything else."""
+    if len(obs_shape) != 3 or obs_shape[2] != 4 or obs_shape[0] != obs_shape[1] or obs_shape[0] % VIEW_SIZE:
+        raise ValueError(f"Ballet observations are [11·cell, 11·cell, 4] arrays, got {tuple(obs_shape)}")
+    return obs_shape[0] // VIEW_SIZE
+
+
 class BalletEncoder(nn.Module):
     """Reads the packed observation uint8 [B, H, W, 4] (`wanderlust.envs.ballet.InstructionPlane`).
 
@@ -27,17 +34,14 @@ class BalletEncoder(nn.Module):
 
     def __init__(self, obs_shape: tuple[int, ...], hidden_size: int = 256):
         super().__init__()
-        height, width, channels = obs_shape
-        if channels != 4 or height != width or height % VIEW_SIZE:
-            raise ValueError(f"Ballet observations are [11·cell, 11·cell, 4] arrays, got {tuple(obs_shape)}")
-        cell_size = height // VIEW_SIZE
+        cell_size = cell_size_of(obs_shape)
         self.convs = nn.Sequential(
             nn.Conv2d(3, 32, cell_size, cell_size), nn.ReLU(),
             nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(),
             nn.Conv2d(64, 64, 3, 2, 1), nn.ReLU(),
             nn.Flatten(),
         )
-        self.image_fc = nn.Sequential(nn.Linear(flat_size(self.convs, (3, height, width)), hidden_size), nn.ReLU())
+        self.image_fc = nn.Sequential(nn.Linear(flat_size(self.convs, (3, obs_shape[0], obs_shape[1])), hidden_size), nn.ReLU())
         self.instruction = nn.Embedding(len(INSTRUCTIONS), INSTRUCTION_EMBEDDING)
         self.fc = nn.Sequential(nn.Linear(hidden_size + INSTRUCTION_EMBEDDING, hidden_size), nn.ReLU())
         self.output_size = hidden_size
@@ -57,17 +61,14 @@ class BalletDecoder(nn.Module):
     The image: a linear layer to a 32 × 6 × 6 map, a stride-2 transposed 3 × 3 convolution to the
     11 × 11 cell grid, and a 3 × 3 convolution to 3·cell² channels that a pixel shuffle lays out as
     each cell's pixels (the encoder read backwards); its loss is the mean squared error over pixels
-    and channels in [0, 1], so its scale does not depend on the cell size. The instruction: a linear layer to logits over the instruction
-    tokens, with a cross-entropy loss. The paper decodes with a ResNet and a word LSTM; the sizes
-    here are ours, kept small for CPU runs.
+    and channels in [0, 1], so its scale does not depend on the cell size. The instruction: a
+    linear layer to logits over the instruction tokens, with a cross-entropy loss. The paper
+    decodes with a ResNet and a word LSTM; the sizes here are ours, kept small for CPU runs.
     """
 
     def __init__(self, feature_size: int, obs_shape: tuple[int, ...]):
         super().__init__()
-        height = obs_shape[0]
-        if len(obs_shape) != 3 or obs_shape[2] != 4 or height != obs_shape[1] or height % VIEW_SIZE:
-            raise ValueError(f"Ballet observations are [11·cell, 11·cell, 4] arrays, got {tuple(obs_shape)}")
-        cell_size = height // VIEW_SIZE
+        cell_size = cell_size_of(obs_shape)
         self.grid = (32, 6, 6)
         self.fc = nn.Sequential(nn.Linear(feature_size, 32 * 6 * 6), nn.ReLU())
         self.image = nn.Sequential(
