@@ -322,6 +322,27 @@ def test_every_memory_trains_on_ballet_and_resumes(memory, tmp_path):
     assert int(rows(run_dir)[-1]["frames"]) >= 384
 
 
+def test_a_ballet_replay_shows_the_dancers_dancing_and_the_agent_choosing(tmp_path):
+    """What `eval --video` draws (replay frames of the whole room): on 2_delay16 the picture changes on
+    exactly 31 steps of the watch phase (two dances of 16 moves, the first of which the reset makes,
+    as pycolab's first frame; the agent cannot move), and then the agent moves during the choice
+    phase; with the HCAM agent and its decoder."""
+    from wanderlust.run.evaluate import overlay_episode
+    from wanderlust.run.replay import load_run, play_episodes
+
+    run_dir = tmp_path / "ballet"
+    assert main(["train", "--preset", "hcam_ballet,debug", "--frames", "256", "--run-dir", str(run_dir)]) == 0
+    run = load_run(run_dir, device="cpu")
+    assert run.agent.policy.decoder is not None
+    (episode,) = play_episodes(run, 1, record_frames=True, score=False)
+    run.close()
+    changed = [not np.array_equal(a, b) for a, b in zip(episode.frames, episode.frames[1:])]
+    watch = [int(obs[0, 0, 3]) == 0 for obs in episode.observations[1:]]  # instruction "watch" after the step
+    assert sum(c for c, w in zip(changed, watch) if w) == 31
+    assert any(c for c, w in zip(changed, watch) if not w)
+    assert len(list(overlay_episode(episode))) == episode.length + 1
+
+
 @pytest.mark.parametrize("bonus", ["rnd", "count"])
 def test_bonuses_that_read_grid_worlds_train_on_one(bonus, tmp_path):
     """PPO with RND is HIMA's exploration baseline on the grid worlds (issue: HIMA)."""
