@@ -41,7 +41,8 @@ class BalletEncoder(nn.Module):
             nn.Conv2d(64, 64, 3, 2, 1), nn.ReLU(),
             nn.Flatten(),
         )
-        self.image_fc = nn.Sequential(nn.Linear(flat_size(self.convs, (3, obs_shape[0], obs_shape[1])), hidden_size), nn.ReLU())
+        image_features = flat_size(self.convs, (3, obs_shape[0], obs_shape[1]))
+        self.image_fc = nn.Sequential(nn.Linear(image_features, hidden_size), nn.ReLU())
         self.instruction = nn.Embedding(len(INSTRUCTIONS), INSTRUCTION_EMBEDDING)
         self.fc = nn.Sequential(nn.Linear(hidden_size + INSTRUCTION_EMBEDDING, hidden_size), nn.ReLU())
         self.output_size = hidden_size
