@@ -327,6 +327,7 @@ def test_a_ballet_replay_shows_the_dancers_dancing_and_the_agent_choosing(tmp_pa
     exactly 31 steps of the watch phase (two dances of 16 moves, the first of which the reset makes,
     as pycolab's first frame; the agent cannot move), and then the agent moves during the choice
     phase; with the HCAM agent and its decoder."""
+    from wanderlust.envs.ballet import WATCH, unpack
     from wanderlust.run.evaluate import overlay_episode
     from wanderlust.run.replay import load_run, play_episodes
 
@@ -337,7 +338,7 @@ def test_a_ballet_replay_shows_the_dancers_dancing_and_the_agent_choosing(tmp_pa
     (episode,) = play_episodes(run, 1, record_frames=True, score=False)
     run.close()
     changed = [not np.array_equal(a, b) for a, b in zip(episode.frames, episode.frames[1:])]
-    watch = [int(obs[0, 0, 3]) == 0 for obs in episode.observations[1:]]  # instruction "watch" after the step
+    watch = [int(unpack(obs)[1]) == WATCH for obs in episode.observations[1:]]  # the instruction after the step
     assert sum(c for c, w in zip(changed, watch) if w) == 31
     assert any(c for c, w in zip(changed, watch) if not w)
     assert len(list(overlay_episode(episode))) == episode.length + 1

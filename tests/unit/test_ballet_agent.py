@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from torch.nn import functional as F
 
 from wanderlust.agents.ppo import PPO, PPOConfig, resolve_network
@@ -142,8 +141,9 @@ def test_reconstruction_coef_adds_a_decoder_whose_losses_train_encoder_and_core_
     metrics = agent.update(advantages, returns_ext, returns_int)
     assert metrics["image_loss"] > 0 and metrics["instruction_loss"] > 0
     env.close()
-    without = PPO(PPOConfig(num_steps=8, memory=memory, hidden_size=32), make(LEVEL, 2, seed=0), NoBonus(), 100,
-                  torch.device("cpu"))
+    env = make(LEVEL, 2, seed=0)
+    without = PPO(PPOConfig(num_steps=8, memory=memory, hidden_size=32), env, NoBonus(), 100, torch.device("cpu"))
     assert without.policy.decoder is None
+    env.close()
     with pytest.raises(ValueError, match="ppo.reconstruction_coef needs the ballet network"):
         build_policy("minigrid", (7, 7, 3), 7, hidden_size=16, decoder=True)
