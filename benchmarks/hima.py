@@ -14,6 +14,13 @@ agent-speed: environment steps per second of the assembled HIMA agent on
 wanderlust/GridWorld-FourRooms9x9-v0 (one env, from a fresh agent, `--steps` steps), median of
 `--repeats` seeds, with dreaming and empowerment on and off.
 
+    python benchmarks/hima.py scenario-speed [--warmup 20000] [--steps 2000] [--repeats 3]
+
+scenario-speed: env steps per second of the grid's HIMA (every part on, hierarchy included) on
+wanderlust/GridWorld-FourRooms9x9-Scenario-v0, timed over `--steps` steps after `--warmup` untimed
+ones, median of `--repeats` seeds. A run's memories keep growing (about one segment per step per
+memory), and this measures a step at that size rather than a fresh agent's.
+
     python benchmarks/hima.py fixed-goal [--steps 1200] [--seeds 0 1 2] [--set FIELD=VALUE ...]
     python benchmarks/hima.py scenario-start [--goals 100] [--max-steps 20000] [--seeds 0 1 2] [--set ...]
 
@@ -133,6 +140,26 @@ def agent_steps_per_second(steps: int, seed: int, dreaming: bool, empowerment: b
     elapsed = time.perf_counter() - start
     env.close()
     return steps / elapsed
+
+
+def scenario_speed(args: argparse.Namespace) -> None:
+    rates = []
+    for seed in range(args.repeats):
+        env = envs.make(SCENARIO_ENV, 1, seed)
+        agent = HIMA(HIMAConfig(steps_per_iteration=args.warmup or args.steps), env, total_frames=args.warmup + args.steps, seed=seed)
+        if args.warmup:
+            agent.iterate()
+        agent.config.steps_per_iteration = args.steps
+        start = time.perf_counter()
+        agent.iterate()
+        rates.append(args.steps / (time.perf_counter() - start))
+        segments = agent.memory.segments["basal"].size
+        env.close()
+        print(f"seed {seed}: {rates[-1]:.1f} steps/s ({segments} basal segments in the visual memory)", flush=True)
+    print(
+        f"HIMA on the four-rooms scenario, steps {args.warmup}-{args.warmup + args.steps}: median "
+        f"{statistics.median(rates):.1f} steps/s over {args.repeats} seeds ({min(rates):.1f}-{max(rates):.1f})"
+    )
 
 
 def agent_speed(args: argparse.Namespace) -> None:
@@ -407,6 +434,11 @@ def main(argv: list[str] | None = None) -> int | None:
     agent.add_argument("--steps", type=int, default=1000)
     agent.add_argument("--repeats", type=int, default=3)
     agent.set_defaults(run=agent_speed)
+    later = commands.add_parser("scenario-speed", help="env steps per second of the grid's HIMA after a warm-up")
+    later.add_argument("--warmup", type=int, default=20_000)
+    later.add_argument("--steps", type=int, default=2000)
+    later.add_argument("--repeats", type=int, default=3)
+    later.set_defaults(run=scenario_speed)
     fixed = commands.add_parser("fixed-goal", help="the unit test's fixed start/goal learning task, per seed")
     fixed.add_argument("--steps", type=int, default=1200)
     fixed.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

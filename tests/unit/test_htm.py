@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from wanderlust.agents.hima import SpatialPooler, SpatialPoolerConfig, TemporalMemory, TemporalMemoryConfig
-from wanderlust.agents.hima.temporal_memory import DendriteSegments
+from wanderlust.agents.hima.temporal_memory import DendriteSegments, _segment_activity
 
 pytestmark = pytest.mark.unit
 
@@ -433,6 +433,38 @@ def test_segment_activity_counts_active_and_connected_synapses():
         assert potential[segment] == sees.sum()
         assert connected[segment] == (sees & (store.permanence[segment, :used] >= 0.5)).sum()
     assert potential.sum() > 0 and 0 < connected.sum() < potential.sum()
+
+
+def test_indexed_activity_matches_a_pass_over_every_segment_as_segments_change():
+    """The synapse index (rebuilt now and then, rows that moved since counted slot by slot) gives
+    exactly the counts of the definition, through growth, shrinking, recycling and reloading."""
+    rng = np.random.default_rng(11)
+    store = DendriteSegments(num_cells=60, input_size=300, max_synapses=8, max_segments_per_cell=6)
+    rebuilds = 0
+    for step in range(400):
+        for _ in range(int(rng.integers(4))):  # new segments; full cells recycle their oldest
+            segment = store.create(int(rng.integers(60)), iteration=step)
+            store.grow(segment, rng.choice(300, 12, replace=False), int(rng.integers(0, 9)), 0.5, rng)
+        if store.size:
+            touched = rng.choice(store.size, min(store.size, 5), replace=False)
+            for segment in touched[:2]:  # growth, with overflow when the row is full
+                store.grow(int(segment), rng.choice(300, 6, replace=False), 3, 0.45, rng)
+            mask = store.padded_mask(rng.choice(300, 60, replace=False))
+            store.adapt(touched, mask, increment=0.05, decrement=0.3)  # some synapses die
+        if step == 250:
+            saved = store.state_dict()
+        if step == 300:  # back to step 250's segments
+            store.load_state_dict(saved)
+        mask = store.padded_mask(rng.choice(300, int(rng.integers(1, 120)), replace=False))
+        indexed_before = store._indexed_size
+        connected, potential = store.activity(mask, connected_threshold=0.5)
+        rebuilds += store._indexed_size != indexed_before
+        expected = _segment_activity(
+            store.presynaptic, store.permanence, store.synapse_count[: store.size], mask, np.float32(0.5)
+        )
+        assert np.array_equal(connected, expected[0]) and np.array_equal(potential, expected[1]), step
+    assert store.size > 300 and rebuilds > 5
+    assert store.segments_per_cell.max() == 6  # recycling happened
 
 
 def test_adapt_moves_permanences_and_frees_dead_synapses_keeping_the_order():

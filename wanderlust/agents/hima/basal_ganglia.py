@@ -54,6 +54,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wanderlust.agents.hima.temporal_memory import sorted_unique
+
 _MINMAX_EPS = 1e-12  # keeps the min-max normalisation finite when all bits are equal (the seed's 1e-12)
 _STATISTICS = ("median", "mean")
 _PRIORITY_RULES = ("td_error", "reward")
@@ -143,7 +145,7 @@ class DualBasalGangliaConfig(BasalGangliaConfig):
 def _as_bits(bits: np.ndarray | Sequence[int] | None, size: int, name: str) -> np.ndarray:
     if bits is None:
         return np.empty(0, dtype=np.int64)
-    bits = np.unique(np.asarray(bits, dtype=np.int64))
+    bits = sorted_unique(bits)
     if bits.size and (bits[0] < 0 or bits[-1] >= size):
         raise ValueError(f"{name} bits must lie in [0, {size}), got {bits[0]}..{bits[-1]}")
     return bits

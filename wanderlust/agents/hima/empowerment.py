@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from wanderlust.agents.hima.temporal_memory import TemporalMemory, TemporalMemoryConfig
+from wanderlust.agents.hima.temporal_memory import TemporalMemory, TemporalMemoryConfig, sorted_unique
 
 # The grid world's moves as (row, column) steps, in its action order: right, down, left, up, stay.
 _MOVES = ((0, 1), (1, 0), (0, -1), (-1, 0), (0, 0))
@@ -164,7 +164,7 @@ class TMEmpowerment:
         self.memory.load_state_dict(state)
 
     def _state(self, state) -> np.ndarray:
-        state = np.unique(np.asarray(state, dtype=np.int64))
+        state = sorted_unique(state)
         if state.size and (state[0] < 0 or state[-1] >= self.config.state_size):
             raise ValueError(f"state bits must lie in [0, {self.config.state_size})")
         return state

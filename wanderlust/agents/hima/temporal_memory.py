@@ -44,7 +44,14 @@ Inputs given to `compute` at step t are the context that predicts the columns of
 Storage: each kind keeps preallocated 2-D arrays [segments, max_synapses_per_segment] of
 presynaptic indices and permanences, the used slots of each row first (empty slots point at a
 sentinel bit that is never active). Capacity doubles when full. The activity of all segments, the
-main cost of a step, is one pass over the used slots compiled with Numba.
+main cost of a step, is counted from the active bits through an index of the synapses onto each
+bit (as htm.core's Connections does), so that it costs what the active input touches, not the
+number of segments, which grows through a run. The index holds (segment, permanence) per synapse,
+its permanences kept equal to the segments' by `adapt`, so a query reads it in order. It is
+rebuilt now and then; segments whose slots moved since (grown, shrunk, recycled) or were created
+after it are counted by a pass over their used slots instead. Both are compiled with Numba and give
+exactly the counts of one pass over every segment. Permanences are therefore changed only through
+`adapt` and `grow`.
 """
 
 from __future__ import annotations
@@ -60,34 +67,113 @@ _DEAD_PERMANENCE = 1e-6
 _INITIAL_SEGMENT_CAPACITY = 1024
 
 
+def sorted_unique(bits) -> np.ndarray:
+    """np.unique of an index array, as int64; an array that already is sorted without repeats (as
+    most SDRs passed around here are) is returned as it is, without a copy or a sort."""
+    bits = np.asarray(bits, dtype=np.int64)
+    if bits.ndim == 1 and (bits.size < 2 or (bits[1:] > bits[:-1]).all()):
+        return bits
+    return np.unique(bits)
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_row(presynaptic, permanence, synapse_count, segment, input_mask, connected_threshold, connected, potential):
+    for slot in range(synapse_count[segment]):
+        if input_mask[presynaptic[segment, slot]]:
+            potential[segment] += 1
+            if permanence[segment, slot] >= connected_threshold:
+                connected[segment] += 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _segment_activity(presynaptic, permanence, synapse_count, input_mask, connected_threshold):
     """(connected active synapses, active synapses) of each of the first len(synapse_count)
-    segments: one pass over their used slots."""
+    segments: one pass over their used slots (the definition that the index must match)."""
     n = synapse_count.size
     connected = np.zeros(n, dtype=np.int64)
     potential = np.zeros(n, dtype=np.int64)
     for segment in range(n):
-        for slot in range(synapse_count[segment]):
-            if input_mask[presynaptic[segment, slot]]:
-                potential[segment] += 1
-                if permanence[segment, slot] >= connected_threshold:
-                    connected[segment] += 1
+        _count_row(presynaptic, permanence, synapse_count, segment, input_mask, connected_threshold, connected, potential)
     return connected, potential
 
 
 @numba.njit(cache=True, nogil=True)
-def _adapt_segments(presynaptic, permanence, synapse_count, segments, input_mask, increment, decrement, dead, sentinel):
+def _unreached(row, used, candidates):
+    """The candidates (in their order) that row[:used] does not contain."""
+    keep = np.ones(candidates.size, dtype=np.bool_)
+    for i in range(candidates.size):
+        for slot in range(used):
+            if row[slot] == candidates[i]:
+                keep[i] = False
+                break
+    return candidates[keep]
+
+
+@numba.njit(cache=True, nogil=True)
+def _build_index(presynaptic, permanence, synapse_count, input_size, entry_of):
+    """The synapses of the first len(synapse_count) segments grouped by presynaptic bit: those onto
+    bit b are entries start[b]:start[b + 1] of (segment, permanence), in segment order; the
+    permanences are copies, kept equal by _adapt_segments through entry_of[segment, slot]."""
+    start = np.zeros(input_size + 2, dtype=np.int64)
+    for segment in range(synapse_count.size):
+        for slot in range(synapse_count[segment]):
+            start[presynaptic[segment, slot] + 2] += 1
+    for bit in range(2, input_size + 2):
+        start[bit] += start[bit - 1]
+    segments = np.empty(start[-1], dtype=np.int32)
+    permanences = np.empty(start[-1], dtype=np.float32)
+    for segment in range(synapse_count.size):
+        for slot in range(synapse_count[segment]):
+            entry = start[presynaptic[segment, slot] + 1]
+            segments[entry] = segment
+            permanences[entry] = permanence[segment, slot]
+            entry_of[segment, slot] = entry
+            start[presynaptic[segment, slot] + 1] += 1
+    return start[: input_size + 1], segments, permanences
+
+
+@numba.njit(cache=True, nogil=True)
+def _indexed_activity(
+    presynaptic, permanence, synapse_count, size, input_mask, connected_threshold,
+    start, index_segments, index_permanences, indexed_size, moved, moved_list, moved_count,
+):
+    """_segment_activity of the first `size` segments: through the index for those of the first
+    `indexed_size` not in moved_list[:moved_count], by a pass over the used slots for the others."""
+    connected = np.zeros(size, dtype=np.int64)
+    potential = np.zeros(size, dtype=np.int64)
+    for bit in range(input_mask.size - 1):
+        if input_mask[bit]:
+            for entry in range(start[bit], start[bit + 1]):
+                segment = index_segments[entry]
+                if not moved[segment]:
+                    potential[segment] += 1
+                    if index_permanences[entry] >= connected_threshold:
+                        connected[segment] += 1
+    for i in range(moved_count):
+        _count_row(presynaptic, permanence, synapse_count, moved_list[i], input_mask, connected_threshold, connected, potential)
+    for segment in range(indexed_size, size):
+        _count_row(presynaptic, permanence, synapse_count, segment, input_mask, connected_threshold, connected, potential)
+    return connected, potential
+
+
+@numba.njit(cache=True, nogil=True)
+def _adapt_segments(presynaptic, permanence, synapse_count, segments, input_mask, increment, decrement, dead, sentinel,
+                    indexed_size, moved, moved_list, moved_count, entry_of, index_permanences):
     """DendriteSegments.adapt on the given rows, in place: each used slot's permanence moves by
     +increment (active bit) or -decrement, clipped to [0, 1]; slots at or below `dead` are freed and
-    the survivors move to the front of their row in their order."""
+    the survivors move to the front of their row in their order. The index's copies of the
+    permanences follow; an indexed row that lost a synapse is added to moved_list instead. Returns
+    the new moved_count."""
     for segment in segments:
         kept = 0
         used = synapse_count[segment]
+        indexed = segment < indexed_size and not moved[segment]
         for slot in range(used):
             bit = presynaptic[segment, slot]
             value = permanence[segment, slot] + (increment if input_mask[bit] else -decrement)
             value = min(max(value, np.float32(0.0)), np.float32(1.0))
+            if indexed:
+                index_permanences[entry_of[segment, slot]] = value
             if value > dead:
                 presynaptic[segment, kept] = bit
                 permanence[segment, kept] = value
@@ -96,6 +182,33 @@ def _adapt_segments(presynaptic, permanence, synapse_count, segments, input_mask
             presynaptic[segment, slot] = sentinel
             permanence[segment, slot] = 0.0
         synapse_count[segment] = kept
+        if kept < used and indexed:
+            moved[segment] = True
+            moved_list[moved_count] = segment
+            moved_count += 1
+    return moved_count
+
+
+@numba.njit(cache=True, nogil=True)
+def _tiebreak_prediction(basal_cells, apical_cells, feedback_cells, columns, cells_per_column):
+    """The predictive-cell mask (module docstring, step 3) from the cells with an active segment of
+    each kind: in each column, of the cells with an active basal segment, those with the most kinds
+    of active modulatory segment."""
+    score = np.full(columns * cells_per_column, -1, dtype=np.int8)  # -1: not basally predicted
+    for cell in basal_cells:
+        score[cell] = 0
+    apical = np.zeros(score.size, dtype=np.bool_)
+    apical[apical_cells] = True
+    feedback = np.zeros(score.size, dtype=np.bool_)
+    feedback[feedback_cells] = True
+    predicted = np.zeros(score.size, dtype=np.bool_)
+    for cell in basal_cells:
+        score[cell] = np.int8(apical[cell]) + np.int8(feedback[cell])
+    for cell in basal_cells:
+        first = cell - cell % cells_per_column
+        best = score[first : first + cells_per_column].max()
+        predicted[cell] = score[cell] == best
+    return predicted
 
 
 @dataclass
@@ -163,6 +276,7 @@ class DendriteSegments:
         self.size = 0
         self.segments_per_cell = np.zeros(num_cells, dtype=np.int32)
         self._allocate(_INITIAL_SEGMENT_CAPACITY)
+        self._forget_index()
 
     def _allocate(self, capacity: int) -> None:
         old_size = self.size
@@ -171,14 +285,51 @@ class DendriteSegments:
         synapse_count = np.zeros(capacity, dtype=np.int32)
         cell = np.zeros(capacity, dtype=np.int32)
         last_used = np.zeros(capacity, dtype=np.int64)
+        moved = np.zeros(capacity, dtype=bool)
+        moved_list = np.zeros(capacity, dtype=np.int64)
+        entry_of = np.zeros((capacity, self.max_synapses), dtype=np.int32)
         if old_size:
             presynaptic[:old_size] = self.presynaptic[:old_size]
             permanence[:old_size] = self.permanence[:old_size]
             synapse_count[:old_size] = self.synapse_count[:old_size]
             cell[:old_size] = self.cell[:old_size]
             last_used[:old_size] = self.last_used[:old_size]
+            moved[:old_size] = self._moved[:old_size]
+            moved_list[: self._moved_count] = self._moved_list[: self._moved_count]
+            entry_of[:old_size] = self._entry_of[:old_size]
         self.presynaptic, self.permanence = presynaptic, permanence
         self.synapse_count, self.cell, self.last_used = synapse_count, cell, last_used
+        self._moved, self._moved_list, self._entry_of = moved, moved_list, entry_of
+
+    # The index of synapses by presynaptic bit (module docstring): it covers the first
+    # _indexed_size segments as they were when built, except the _moved_count segments in
+    # _moved_list (flagged in _moved), whose slots have changed since. _entry_of[segment, slot] is
+    # where an indexed synapse's permanence is copied in the index.
+
+    def _forget_index(self) -> None:
+        self._index = (np.zeros(self.input_size + 1, dtype=np.int64), np.empty(0, np.int32), np.empty(0, np.float32))
+        self._indexed_size = 0
+        self._moved[:] = False
+        self._moved_count = 0
+        self._rows_outside_index = 0
+
+    def _mark_moved(self, segment: int) -> None:
+        if segment < self._indexed_size and not self._moved[segment]:
+            self._moved[segment] = True
+            self._moved_list[self._moved_count] = segment
+            self._moved_count += 1
+
+    def _rebuild_index_if_stale(self) -> None:
+        """Rebuild once the rows counted slot by slot since the last rebuild add up to more than
+        the number of segments. A rebuild is about one pass over every row, so the rows counted
+        outside the index cost about as much as the rebuilds, and both stay small."""
+        self._rows_outside_index += self._moved_count + self.size - self._indexed_size
+        if self._rows_outside_index > self.size:
+            self._forget_index()
+            self._index = _build_index(
+                self.presynaptic, self.permanence, self.synapse_count[: self.size], self.input_size, self._entry_of
+            )
+            self._indexed_size = self.size
 
     def state_dict(self) -> dict:
         """The segments and synapses in use, as NumPy arrays."""
@@ -198,6 +349,7 @@ class DendriteSegments:
             raise ValueError("the saved segments do not fit this memory's sizes")
         self.size = 0
         self._allocate(max(_INITIAL_SEGMENT_CAPACITY, n))
+        self._forget_index()
         self.size = n
         self.presynaptic[:n] = state["presynaptic"]
         self.permanence[:n] = state["permanence"]
@@ -216,8 +368,10 @@ class DendriteSegments:
         """(connected active synapses, active synapses) per segment."""
         if not input_mask.any():  # no active input (e.g. no feedback): nothing to count
             return np.zeros(self.size, dtype=np.int64), np.zeros(self.size, dtype=np.int64)
-        return _segment_activity(
-            self.presynaptic, self.permanence, self.synapse_count[: self.size], input_mask, np.float32(connected_threshold)
+        self._rebuild_index_if_stale()
+        return _indexed_activity(
+            self.presynaptic, self.permanence, self.synapse_count, self.size, input_mask, np.float32(connected_threshold),
+            *self._index, self._indexed_size, self._moved, self._moved_list, self._moved_count,
         )
 
     def create(self, cell: int, iteration: int) -> int:
@@ -225,6 +379,7 @@ class DendriteSegments:
         if self.segments_per_cell[cell] >= self.max_segments_per_cell:
             own = np.flatnonzero(self.cell[: self.size] == cell)
             segment = int(own[np.argmin(self.last_used[own])])
+            self._mark_moved(segment)
             self.presynaptic[segment] = self.input_size
             self.permanence[segment] = 0.0
             self.synapse_count[segment] = 0
@@ -241,9 +396,10 @@ class DendriteSegments:
     def adapt(self, segments: np.ndarray, input_mask: np.ndarray, increment: float, decrement: float) -> None:
         """Add `increment` to synapses onto active bits and subtract `decrement` from the others, on
         each of `segments` (distinct), then destroy synapses that reached zero."""
-        _adapt_segments(
+        self._moved_count = _adapt_segments(
             self.presynaptic, self.permanence, self.synapse_count, np.asarray(segments, dtype=np.int64), input_mask,
             np.float32(increment), np.float32(decrement), np.float32(_DEAD_PERMANENCE), self.input_size,
+            self._indexed_size, self._moved, self._moved_list, self._moved_count, self._entry_of, self._index[2],
         )
 
     def grow(
@@ -257,14 +413,13 @@ class DendriteSegments:
         """Add up to `count` synapses from `segment` to randomly chosen `candidates` it does not
         reach yet; when the slots run out, the weakest synapses make room."""
         used = self.synapse_count[segment]
-        reached = np.zeros(self.input_size + 1, dtype=bool)
-        reached[self.presynaptic[segment, :used]] = True
-        new_bits = candidates[~reached[candidates]]
+        new_bits = _unreached(self.presynaptic[segment], used, candidates)
         count = min(count, new_bits.size, self.max_synapses)
         if count <= 0:
             return
         if new_bits.size > count:
             new_bits = rng.choice(new_bits, size=count, replace=False)
+        self._mark_moved(segment)
         overflow = used + count - self.max_synapses
         if overflow > 0:
             keep = np.sort(np.argsort(self.permanence[segment, :used], kind="stable")[overflow:])
@@ -453,7 +608,7 @@ class TemporalMemory:
         and learn, without predicting the next step. Call `depolarize` before the next `activate`
         (HIMA does so once it has chosen the action that its apical input encodes). Returns the
         active cells."""
-        active_columns = np.unique(np.asarray(active_columns, dtype=np.int64))
+        active_columns = sorted_unique(active_columns)
         self.iteration += 1
         self._activate(active_columns, learn)
         return self._active_cells
@@ -473,10 +628,11 @@ class TemporalMemory:
             if basal_input is not None:
                 raise ValueError("this TM's basal context is its own cells; set basal_input_size for an external one")
             external["basal"] = self._active_cells
-        has_active = {}
+        empty = np.empty(0, dtype=np.int64)
+        cells_with_active = {"basal": empty, "apical": empty, "feedback": empty}
         for kind, store in self.segments.items():
             bits = external[kind]
-            bits = np.empty(0, dtype=np.int64) if bits is None else np.unique(np.asarray(bits, dtype=np.int64))
+            bits = np.empty(0, dtype=np.int64) if bits is None else sorted_unique(bits)
             growth = self._winner_cells if (kind == "basal" and config.basal_input_size is None) else bits
             input_mask = store.padded_mask(bits)
             connected, potential = store.activity(input_mask, config.connected_threshold)
@@ -489,19 +645,11 @@ class TemporalMemory:
                 input_mask=input_mask,
                 growth_candidates=growth,
             )
-            cells_with_active = np.zeros(config.num_cells, dtype=bool)
-            cells_with_active[store.cell[active]] = True
-            has_active[kind] = cells_with_active
-
-        basal_predicted = has_active.get("basal", np.zeros(config.num_cells, dtype=bool))
-        modulation = np.zeros(config.num_cells, dtype=np.int64)
-        for kind in ("apical", "feedback"):
-            if kind in has_active:
-                modulation += has_active[kind]
-        per_column = np.where(basal_predicted, modulation, -1).reshape(config.columns, config.cells_per_column)
-        best_in_column = per_column.max(axis=1, keepdims=True)
-        predicted = (per_column == best_in_column) & (per_column >= 0)
-        self._predictive_mask = predicted.ravel()
+            cells_with_active[kind] = store.cell[active]
+        self._predictive_mask = _tiebreak_prediction(
+            cells_with_active["basal"], cells_with_active["apical"], cells_with_active["feedback"],
+            config.columns, config.cells_per_column,
+        )
         self._predictive_cells = np.flatnonzero(self._predictive_mask)
         return self._predictive_cells
 
@@ -512,12 +660,13 @@ class TemporalMemory:
         column_is_active[active_columns] = True
         predicted_by_column = self._predictive_mask.reshape(config.columns, cells_per_column)
         column_was_predicted = predicted_by_column.any(axis=1)
-        bursting_columns = np.flatnonzero(column_is_active & ~column_was_predicted)
+        column_bursts = column_is_active & ~column_was_predicted
+        bursting_columns = np.flatnonzero(column_bursts)
         correct_cells = np.flatnonzero((predicted_by_column & column_is_active[:, None]).ravel())
         bursting_cells = (bursting_columns[:, None] * cells_per_column + np.arange(cells_per_column)).ravel()
         self._anomaly = bursting_columns.size / active_columns.size if active_columns.size else 0.0
 
-        winner_cells, basal_plan = self._plan_basal_learning(column_is_active, bursting_columns, correct_cells)
+        winner_cells, basal_plan = self._plan_basal_learning(column_is_active, column_bursts, bursting_columns, correct_cells)
         if learn:
             self._learn_basal(*basal_plan)
             for kind in ("apical", "feedback"):
@@ -532,7 +681,8 @@ class TemporalMemory:
         return store.cell[segments] // self.config.cells_per_column
 
     def _plan_basal_learning(
-        self, column_is_active: np.ndarray, bursting_columns: np.ndarray, correct_cells: np.ndarray
+        self, column_is_active: np.ndarray, column_bursts: np.ndarray, bursting_columns: np.ndarray,
+        correct_cells: np.ndarray,
     ) -> tuple[np.ndarray, tuple]:
         """Winner cells, and which basal segments to reinforce, create and punish."""
         if "basal" not in self.segments:
@@ -540,11 +690,13 @@ class TemporalMemory:
         store = self.segments["basal"]
         activity = self._dendrites["basal"]
         active_segments = activity.active_segments
-        reinforced = active_segments[np.isin(store.cell[active_segments], correct_cells)]
+        cell_is_correct = np.zeros(self.config.num_cells, dtype=bool)
+        cell_is_correct[correct_cells] = True
+        reinforced = active_segments[cell_is_correct[store.cell[active_segments]]]
 
         matching = activity.matching_segments
         matching_columns = self._column_of_segments(store, matching)
-        in_bursting = np.isin(matching_columns, bursting_columns)
+        in_bursting = column_bursts[matching_columns]
         candidates = matching[in_bursting]
         # Best matching segment per bursting column: most active potential synapses, ties to a
         # random one.
@@ -556,7 +708,9 @@ class TemporalMemory:
         first_in_column[1:] = candidate_columns[1:] != candidate_columns[:-1]
         best_matching = candidates[first_in_column]
 
-        unmatched_columns = np.setdiff1d(bursting_columns, candidate_columns, assume_unique=True)
+        column_has_candidate = np.zeros(self.config.columns, dtype=bool)
+        column_has_candidate[candidate_columns] = True
+        unmatched_columns = bursting_columns[~column_has_candidate[bursting_columns]]
         new_segment_cells = self._least_used_cells(unmatched_columns)
 
         punished = matching[~column_is_active[matching_columns]]
@@ -602,7 +756,9 @@ class TemporalMemory:
         activity = self._dendrites[kind]
         matching = activity.matching_segments
         matching_cells = store.cell[matching]
-        on_winners = np.isin(matching_cells, winner_cells)
+        cell_is_winner = np.zeros(config.num_cells, dtype=bool)
+        cell_is_winner[winner_cells] = True
+        on_winners = cell_is_winner[matching_cells]
         candidates = matching[on_winners]
         order = np.lexsort((candidates, -activity.potential_counts[candidates], store.cell[candidates]))
         candidates = candidates[order]
@@ -618,6 +774,7 @@ class TemporalMemory:
             punished = matching[~column_is_active[matching_cells // config.cells_per_column]]
             store.adapt(punished, activity.input_mask, -config.predicted_segment_decrement, 0.0)
         if activity.growth_candidates.size:
-            for cell in np.setdiff1d(winner_cells, candidate_cells):
+            cell_is_winner[candidate_cells] = False  # winner cells are distinct
+            for cell in np.sort(winner_cells[cell_is_winner[winner_cells]]):
                 segment = store.create(int(cell), self.iteration)
                 store.grow(segment, activity.growth_candidates, config.new_synapse_count, config.initial_permanence, self.rng)
