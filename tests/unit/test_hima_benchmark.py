@@ -189,3 +189,10 @@ def test_claim_sentence_compares_only_runs_where_both_finished(hima_steps, ablat
 def test_claim_sentence_says_when_an_agent_was_not_run():
     sentence = hima.claim_sentence({"hima": {(0, 0): 100.0}, "hima-no-dreaming": {(0, 0): 200.0}})
     assert "dreaming: holds" in sentence and "empowerment: not run" in sentence
+
+
+def test_scenario_speed_runs_each_seed_and_prints_the_median(capsys):
+    hima.main(["scenario-speed", "--warmup", "40", "--steps", "20", "--repeats", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == ["seed 0", "seed 1"]
+    assert lines[-1].startswith("HIMA on the four-rooms scenario, steps 40-60: median ")
