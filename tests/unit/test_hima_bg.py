@@ -277,3 +277,18 @@ def test_tm_empowerment_counts_the_reachable_cells_and_ranks_like_the_exact_valu
 def test_untrained_tm_empowerment_is_zero():
     model = TMEmpowerment(TMEmpowermentConfig(state_size=60, state_active_bits=6))
     assert model.estimate(np.arange(6), 4) == 0.0
+
+
+@pytest.mark.parametrize("statistic", ["median", "mean"])
+@pytest.mark.parametrize("sizes", [(20, 20, 20), (4, 4), (5, 5, 5), (3, 7, 0, 3), (6,)])
+def test_response_summaries_equal_the_statistic_of_each_response_exactly(statistic, sizes):
+    """Responses of one size are summarised in one NumPy call; the values must be exactly those of
+    summarising each response on its own (np.median / np.mean), and 0 for an empty response."""
+    from wanderlust.agents.hima.basal_ganglia import _summaries
+
+    rng = np.random.default_rng(len(sizes) * 100 + sum(sizes))
+    values = rng.normal(size=64)
+    responses = [np.sort(rng.choice(64, size, replace=False)) for size in sizes]
+    summarise = np.median if statistic == "median" else np.mean
+    expected = [float(summarise(values[r])) if r.size else 0.0 for r in responses]
+    assert _summaries(values, responses, statistic).tolist() == expected

@@ -161,6 +161,27 @@ def _summarise(values: np.ndarray, statistic: str) -> float:
     return float(ordered[middle] if ordered.size % 2 else (ordered[middle - 1] + ordered[middle]) / 2)
 
 
+def _stacked(responses: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The responses as the rows of one array when they are several and of one nonempty size (as
+    motor patterns and option codes are), so that per-response sums and statistics are one NumPy
+    call; else None."""
+    if len(responses) > 1 and responses[0].size and all(r.size == responses[0].size for r in responses):
+        return np.stack(responses)
+    return None
+
+
+def _summaries(values: np.ndarray, responses: Sequence[np.ndarray], statistic: str) -> np.ndarray:
+    """_summarise(values[r], statistic) for each response r, 0 for an empty one."""
+    rows = _stacked(responses)
+    if rows is None:
+        return np.array([_summarise(values[r], statistic) if r.size else 0.0 for r in responses])
+    if statistic == "mean":
+        return values[rows].mean(axis=1)
+    ordered = np.sort(values[rows], axis=1)
+    middle = ordered.shape[1] // 2
+    return ordered[:, middle] if ordered.shape[1] % 2 else (ordered[:, middle - 1] + ordered[:, middle]) / 2
+
+
 def _softmax(x: np.ndarray) -> np.ndarray:
     shifted = np.exp(x - x.max())
     return shifted / shifted.sum()
@@ -193,8 +214,7 @@ class Striatum:
 
     def response_values(self, stimulus: np.ndarray, responses: Sequence[np.ndarray]) -> np.ndarray:
         """Each response's value: its bits' values, summarised by `response_statistic`."""
-        values = self.bit_values(stimulus)
-        return np.array([_summarise(values[r], self.response_statistic) if r.size else 0.0 for r in responses])
+        return _summaries(self.bit_values(stimulus), responses, self.response_statistic)
 
     def learn(self, stimulus: np.ndarray, response: np.ndarray, reward: float, next_stimulus: np.ndarray,
               next_responses: Sequence[np.ndarray], k: int, next_response: int | None) -> np.ndarray:
@@ -250,7 +270,11 @@ class _Pathway:
         low, high = gpi.min(), gpi.max()
         self.inhibition_probabilities = (gpi - low) / (high - low + _MINMAX_EPS)
         disinhibited = self.rng.random(self.config.response_size) >= self.inhibition_probabilities
-        activity = np.array([disinhibited[r].sum() for r in responses], dtype=np.float64)
+        rows = _stacked(responses)
+        if rows is None:
+            activity = np.array([disinhibited[r].sum() for r in responses], dtype=np.float64)
+        else:
+            activity = disinhibited[rows].sum(axis=1).astype(np.float64)
         if boost is not None:
             activity = activity + np.asarray(boost, dtype=np.float64) * activity.max()
         self.response_activity = activity
