@@ -51,7 +51,7 @@ its permanences kept equal to the segments' by `adapt`, so a query reads it in o
 rebuilt now and then; segments whose slots moved since (grown, shrunk, recycled) or were created
 after it are counted by a pass over their used slots instead. Both are compiled with Numba and give
 exactly the counts of one pass over every segment. Permanences are therefore changed only through
-`adapt` and `grow`.
+DendriteSegments' methods.
 """
 
 from __future__ import annotations
