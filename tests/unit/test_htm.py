@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from wanderlust.agents.hima import SpatialPooler, SpatialPoolerConfig, TemporalMemory, TemporalMemoryConfig
-from wanderlust.agents.hima.temporal_memory import DendriteSegments, _segment_activity
+from wanderlust.agents.hima.temporal_memory import DendriteSegments
 
 pytestmark = pytest.mark.unit
 
@@ -422,16 +422,24 @@ def random_segments(rng, count=300, input_size=500, max_synapses=8):
     return store
 
 
+def activity_by_definition(store, active, connected_threshold):
+    """(connected active synapses, active synapses) per segment, read off each segment's used slots."""
+    connected, potential = np.zeros(store.size, dtype=np.int64), np.zeros(store.size, dtype=np.int64)
+    for segment in range(store.size):
+        used = store.synapse_count[segment]
+        sees = np.isin(store.presynaptic[segment, :used], active)
+        potential[segment] = sees.sum()
+        connected[segment] = (sees & (store.permanence[segment, :used] >= connected_threshold)).sum()
+    return connected, potential
+
+
 def test_segment_activity_counts_active_and_connected_synapses():
     rng = np.random.default_rng(5)
     store = random_segments(rng)
     active = rng.choice(store.input_size, 150, replace=False)
     connected, potential = store.activity(store.padded_mask(active), connected_threshold=0.5)
-    for segment in range(store.size):
-        used = store.synapse_count[segment]
-        sees = np.isin(store.presynaptic[segment, :used], active)
-        assert potential[segment] == sees.sum()
-        assert connected[segment] == (sees & (store.permanence[segment, :used] >= 0.5)).sum()
+    expected_connected, expected_potential = activity_by_definition(store, active, 0.5)
+    assert np.array_equal(connected, expected_connected) and np.array_equal(potential, expected_potential)
     assert potential.sum() > 0 and 0 < connected.sum() < potential.sum()
 
 
@@ -455,14 +463,12 @@ def test_indexed_activity_matches_a_pass_over_every_segment_as_segments_change()
             saved = store.state_dict()
         if step == 300:  # back to step 250's segments
             store.load_state_dict(saved)
-        mask = store.padded_mask(rng.choice(300, int(rng.integers(1, 120)), replace=False))
+        active = rng.choice(300, int(rng.integers(1, 120)), replace=False)
         indexed_before = store._indexed_size
-        connected, potential = store.activity(mask, connected_threshold=0.5)
+        connected, potential = store.activity(store.padded_mask(active), connected_threshold=0.5)
         rebuilds += store._indexed_size != indexed_before
-        expected = _segment_activity(
-            store.presynaptic, store.permanence, store.synapse_count[: store.size], mask, np.float32(0.5)
-        )
-        assert np.array_equal(connected, expected[0]) and np.array_equal(potential, expected[1]), step
+        expected_connected, expected_potential = activity_by_definition(store, active, 0.5)
+        assert np.array_equal(connected, expected_connected) and np.array_equal(potential, expected_potential), step
     assert store.size > 300 and rebuilds > 5
     assert store.segments_per_cell.max() == 6  # recycling happened
 

@@ -151,14 +151,14 @@ def _as_bits(bits: np.ndarray | Sequence[int] | None, size: int, name: str) -> n
     return bits
 
 
-def _summarise(values: np.ndarray, statistic: str) -> float:
+def _summarise(values: np.ndarray, statistic: str) -> np.ndarray:
+    """The statistic over the last axis. The median is np.median's value (the mean of the two
+    middle values for an even count), without its overhead on the few values of a response."""
     if statistic == "mean":
-        return float(np.mean(values))
-    # np.median's value (the mean of the two middle values for an even count), without its overhead
-    # on the few values of a response.
-    ordered = np.sort(values)
-    middle = ordered.size // 2
-    return float(ordered[middle] if ordered.size % 2 else (ordered[middle - 1] + ordered[middle]) / 2)
+        return values.mean(axis=-1)
+    ordered = np.sort(values, axis=-1)
+    middle = ordered.shape[-1] // 2
+    return ordered[..., middle] if ordered.shape[-1] % 2 else (ordered[..., middle - 1] + ordered[..., middle]) / 2
 
 
 def _stacked(responses: Sequence[np.ndarray]) -> np.ndarray | None:
@@ -174,12 +174,8 @@ def _summaries(values: np.ndarray, responses: Sequence[np.ndarray], statistic: s
     """_summarise(values[r], statistic) for each response r, 0 for an empty one."""
     rows = _stacked(responses)
     if rows is None:
-        return np.array([_summarise(values[r], statistic) if r.size else 0.0 for r in responses])
-    if statistic == "mean":
-        return values[rows].mean(axis=1)
-    ordered = np.sort(values[rows], axis=1)
-    middle = ordered.shape[1] // 2
-    return ordered[:, middle] if ordered.shape[1] % 2 else (ordered[:, middle - 1] + ordered[:, middle]) / 2
+        return np.array([float(_summarise(values[r], statistic)) if r.size else 0.0 for r in responses])
+    return _summarise(values[rows], statistic)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

@@ -78,23 +78,13 @@ def sorted_unique(bits) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _count_row(presynaptic, permanence, synapse_count, segment, input_mask, connected_threshold, connected, potential):
+    """Adds `segment`'s active synapses to potential[segment] and its connected active ones to
+    connected[segment]: one pass over its used slots."""
     for slot in range(synapse_count[segment]):
         if input_mask[presynaptic[segment, slot]]:
             potential[segment] += 1
             if permanence[segment, slot] >= connected_threshold:
                 connected[segment] += 1
-
-
-@numba.njit(cache=True, nogil=True)
-def _segment_activity(presynaptic, permanence, synapse_count, input_mask, connected_threshold):
-    """(connected active synapses, active synapses) of each of the first len(synapse_count)
-    segments: one pass over their used slots (the definition that the index must match)."""
-    n = synapse_count.size
-    connected = np.zeros(n, dtype=np.int64)
-    potential = np.zeros(n, dtype=np.int64)
-    for segment in range(n):
-        _count_row(presynaptic, permanence, synapse_count, segment, input_mask, connected_threshold, connected, potential)
-    return connected, potential
 
 
 @numba.njit(cache=True, nogil=True)
@@ -137,8 +127,9 @@ def _indexed_activity(
     presynaptic, permanence, synapse_count, size, input_mask, connected_threshold,
     start, index_segments, index_permanences, indexed_size, moved, moved_list, moved_count,
 ):
-    """_segment_activity of the first `size` segments: through the index for those of the first
-    `indexed_size` not in moved_list[:moved_count], by a pass over the used slots for the others."""
+    """(connected active synapses, active synapses) of each of the first `size` segments: through
+    the index for those of the first `indexed_size` not in moved_list[:moved_count], by _count_row
+    for the others."""
     connected = np.zeros(size, dtype=np.int64)
     potential = np.zeros(size, dtype=np.int64)
     for bit in range(input_mask.size - 1):
@@ -195,8 +186,6 @@ def _tiebreak_prediction(basal_cells, apical_cells, feedback_cells, columns, cel
     each kind: in each column, of the cells with an active basal segment, those with the most kinds
     of active modulatory segment."""
     score = np.full(columns * cells_per_column, -1, dtype=np.int8)  # -1: not basally predicted
-    for cell in basal_cells:
-        score[cell] = 0
     apical = np.zeros(score.size, dtype=np.bool_)
     apical[apical_cells] = True
     feedback = np.zeros(score.size, dtype=np.bool_)
@@ -632,7 +621,7 @@ class TemporalMemory:
         cells_with_active = {"basal": empty, "apical": empty, "feedback": empty}
         for kind, store in self.segments.items():
             bits = external[kind]
-            bits = np.empty(0, dtype=np.int64) if bits is None else sorted_unique(bits)
+            bits = empty if bits is None else sorted_unique(bits)
             growth = self._winner_cells if (kind == "basal" and config.basal_input_size is None) else bits
             input_mask = store.padded_mask(bits)
             connected, potential = store.activity(input_mask, config.connected_threshold)
