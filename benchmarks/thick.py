@@ -12,9 +12,12 @@ Commands:
   The replay needs the run directory (not in git), so its numbers are cached beside the result CSVs
   as ``<run name>.changes.json`` (in git), and the report works from a fresh checkout. Writes
   ``thick_table.md`` and one picture of return curves per environment to the results directory.
+- ``update-speed``: seconds per training update of each environment and world model at the grid's
+  preset (one thread), which sets what a run costs.
 
     python benchmarks/thick.py run --seeds 0,1,2 --frames 1e5 --workers 2
     python benchmarks/thick.py report --seeds 0,1,2 --frames 1e5
+    python benchmarks/thick.py update-speed --updates 8
     python benchmarks/thick.py run --envs MiniGrid-DoorKey-5x5-v0 --seeds 0 --frames 600 --preset thick_cpu,debug \\
         --runs-dir /tmp/thick_runs --results-dir /tmp/thick_results --workers 1
 """
@@ -27,6 +30,7 @@ import math
 import os
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,8 +38,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from grid import ROOT, Job, add_grid_options, final_mean, finished_cells, millions, parse_frames, plot_return_curves, run_grid  # noqa: E402
 
+import torch  # noqa: E402
+
+from wanderlust.agents.episodes import new_episodes  # noqa: E402
 from wanderlust.run import analyze, replay  # noqa: E402
 from wanderlust.run.config import resolve  # noqa: E402
+from wanderlust.run.train import build_agent  # noqa: E402
 
 ENVS = ("wanderlust/PinPad-three-v0", "MiniGrid-DoorKey-5x5-v0")
 WORLD_MODELS = ("flat", "thick")
@@ -141,6 +149,34 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------- update speed
+def update_speed(args: argparse.Namespace) -> int:
+    """Seconds per training update (world model, high-level model, actor-critic) of the grid's runs,
+    one thread: each agent fills its replay with random steps, trains once untimed, then times
+    `--updates` updates. Prints the median (min–max) per env and world model."""
+    torch.set_num_threads(1)
+    print(f"Seconds per update, preset {args.preset}, one thread, median (min–max) of {args.updates}")
+    print("\n| env | world model | seconds per update |\n| --- | --- | ---: |")
+    for env_id in args.envs.split(","):
+        for world_model in args.world_models.split(","):
+            config = resolve(args.preset.split(","), {"env": {"id": env_id}, "dreamer": {
+                "world_model": world_model, "replay_capacity": 4 * args.prefill}})
+            env, agent = build_agent(config, torch.device("cpu"))
+            for _ in range(args.prefill):
+                actions = agent.rng.integers(0, agent.num_actions, agent.num_envs)
+                agent._step(agent.act(agent.obs, agent.is_first, actions), new_episodes())
+            agent.train_step()
+            seconds = []
+            for _ in range(args.updates):
+                start = time.perf_counter()
+                agent.train_step()
+                seconds.append(time.perf_counter() - start)
+            env.close()
+            print(f"| {env_id} | {world_model} | {statistics.median(seconds):.2f} "
+                  f"({min(seconds):.2f}–{max(seconds):.2f}) |", flush=True)
+    return 0
+
+
 # ------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -162,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         add_grid_options(command, "thick")
         command.set_defaults(func=func)
+    speed = commands.add_parser("update-speed", help="seconds per training update of each env and world model")
+    speed.add_argument("--envs", default=",".join(ENVS))
+    speed.add_argument("--world-models", default=",".join(WORLD_MODELS))
+    speed.add_argument("--preset", default="thick_cpu")
+    speed.add_argument("--updates", type=int, default=8)
+    speed.add_argument("--prefill", type=int, default=80, help="random steps per env before the first update")
+    speed.set_defaults(func=update_speed)
     return parser
 
 

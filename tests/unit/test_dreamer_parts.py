@@ -30,7 +30,7 @@ from wanderlust.agents.dreamer import (
     unimix_logits,
     vector_loss,
 )
-from wanderlust.agents.dreamer.nets import dense_layer
+from wanderlust.agents.dreamer.nets import ChannelNorm, dense_layer
 
 pytestmark = pytest.mark.unit
 
@@ -314,6 +314,29 @@ def test_encoder_and_decoder_shapes_for_64x64x3_and_the_output_range():
     assert out["image"].min() >= 0.0 and out["image"].max() <= 1.0
     assert image_loss(out["image"], images).shape == (2, 3)
     torch.testing.assert_close(vector_loss(symlog(vectors), vectors), torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("channels", [4, 16])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_channel_norm_is_layer_norm_over_each_pixels_channels(channels, channels_last):
+    # Few channels take a path of their own (a faster kernel); both must be the official norm,
+    # with its gradients.
+    torch.manual_seed(0)
+    norm = ChannelNorm("layer", channels)
+    nn.init.normal_(norm.norm.weight)
+    nn.init.normal_(norm.norm.bias)
+    maps = 3 * torch.randn(5, channels, 6, 6) + 1
+    if channels_last:
+        maps = maps.contiguous(memory_format=torch.channels_last)
+    ours, reference = maps.clone().requires_grad_(True), maps.clone().requires_grad_(True)
+    out = norm(ours)
+    expected = nn.functional.layer_norm(
+        reference.permute(0, 2, 3, 1), (channels,), norm.norm.weight, norm.norm.bias, 1e-3).permute(0, 3, 1, 2)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    weights = torch.randn_like(maps)
+    (out * weights).sum().backward()
+    (expected * weights).sum().backward()
+    torch.testing.assert_close(ours.grad, reference.grad, rtol=1e-4, atol=1e-4)
 
 
 def test_encoder_applies_symlog_to_vectors():

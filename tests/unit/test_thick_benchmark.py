@@ -178,3 +178,11 @@ def test_nan_precision_is_cached_as_null_and_read_back_as_missing(tmp_path, monk
     assert math.isnan(computed["precision"]) and computed["recall"] == 0.0
     assert json.loads((options.results_dir / f"{job.name}.changes.json").read_text())["precision"] is None
     assert math.isnan(thick.replayed_changes(job, options.runs_dir, options.results_dir)["precision"])
+
+
+def test_update_speed_times_each_env_and_world_model(capsys):
+    thick.main(["update-speed", "--envs", DOORKEY, "--preset", "thick_cpu,debug", "--updates", "2", "--prefill", "70"])
+    out = capsys.readouterr().out
+    for world_model in ("flat", "thick"):
+        median, spread = table_row(out, DOORKEY, world_model)[2].split(" ", 1)
+        assert float(median) > 0 and spread.startswith("(") and spread.endswith(")")

@@ -213,6 +213,9 @@ class WorldModel(nn.Module):
         c = self.config
         steps, batch_size = batch["action"].shape[:2]
         latent, prev_action = carry if carry is not None else self.initial(batch_size)
+        if batch.get("image") is not None and batch["image"].dtype == torch.uint8:
+            # Scaled once here for the encoder and every decoder's loss (each would scale its own).
+            batch = {**batch, "image": batch["image"].float() / 255.0}
         embeddings = self.embed(batch)
         actions = self.previous_actions(batch["action"], prev_action)
         post, prior, _ = self.rssm.observe(embeddings, actions, batch["is_first"], latent, sample)
