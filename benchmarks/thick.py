@@ -40,7 +40,6 @@ from grid import ROOT, Job, add_grid_options, final_mean, finished_cells, millio
 
 import torch  # noqa: E402
 
-from wanderlust.agents.episodes import new_episodes  # noqa: E402
 from wanderlust.run import analyze, replay  # noqa: E402
 from wanderlust.run.config import resolve  # noqa: E402
 from wanderlust.run.train import build_agent  # noqa: E402
@@ -160,11 +159,9 @@ def update_speed(args: argparse.Namespace) -> int:
     for env_id in args.envs.split(","):
         for world_model in args.world_models.split(","):
             config = resolve(args.preset.split(","), {"env": {"id": env_id}, "dreamer": {
-                "world_model": world_model, "replay_capacity": 4 * args.prefill}})
+                "world_model": world_model, "prefill": args.prefill, "replay_capacity": 4 * args.prefill}})
             env, agent = build_agent(config, torch.device("cpu"))
-            for _ in range(args.prefill):
-                actions = agent.rng.integers(0, agent.num_actions, agent.num_envs)
-                agent._step(agent.act(agent.obs, agent.is_first, actions), new_episodes())
+            agent.warmup()
             agent.train_step()
             seconds = []
             for _ in range(args.updates):
