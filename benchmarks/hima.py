@@ -23,6 +23,8 @@ memory), and this measures a step at that size rather than a fresh agent's.
 
     python benchmarks/hima.py fixed-goal [--steps 1200] [--seeds 0 1 2] [--set FIELD=VALUE ...]
     python benchmarks/hima.py scenario-start [--goals 100] [--max-steps 20000] [--seeds 0 1 2] [--set ...]
+    python benchmarks/hima.py swap-check [--goals-per-phase 50] [--phases-per-stage 2] [--max-steps 40000]
+        [--seeds 0 1 2 3] [--set ...]
 
 Quick learning checks, used to choose HIMAConfig's defaults (docs/hima.md, "The agent").
 fixed-goal: the learning task of tests/unit/test_hima_agent.py (empty 8×8 map, the same start and
@@ -30,6 +32,10 @@ goal 5 steps apart every episode, 100-step limit): per seed, the mean length of 
 last 10 episodes within `--steps` env steps. scenario-start: the four-rooms scenario from a fresh
 agent: per seed, the env steps (episode lengths summed) spent on the first `--goals` goals (the first
 phase is 100), and how many goals of the next phase followed before `--max-steps` frames.
+swap-check: a shortened swap scenario (the goal moved every `--goals-per-phase` goals, stages of
+`--phases-per-stage` phases, so it ends at 3 × their product goals), one run per seed (agent seed =
+env seed): the steps to finish it or the goals reached within `--max-steps`, and where each phase
+began, which shows stalls after a move.
 `--set FIELD=VALUE` overrides a HIMAConfig field as `wanderlust train --set hima.FIELD=VALUE` does
 (`--set basal_ganglia.softmax_beta=2`).
 
@@ -423,6 +429,33 @@ def scenario(args: argparse.Namespace) -> None:
     print(f"median steps per goal over the first {args.goals}: {statistics.median(results):.1f}")
 
 
+def swap_check(args: argparse.Namespace) -> None:
+    total = 3 * args.goals_per_phase * args.phases_per_stage
+    print(f"swap scenario, goal moved every {args.goals_per_phase} goals, {total} goals, at most {args.max_steps} "
+          f"steps, overrides: {args.set or 'none'}")
+    finished = []
+    for seed in args.seeds:
+        env = envs.make(SCENARIO_ENV, 1, seed, goals_per_phase=args.goals_per_phase,
+                        phases_per_stage=args.phases_per_stage)
+        agent = HIMA(configured(args.set), env, total_frames=args.max_steps, seed=seed)
+        start, steps, goals, phases, done = time.perf_counter(), 0, 0, [], None
+        while agent.frames < args.max_steps and done is None:
+            episodes = agent.iterate()["episodes"]
+            for length, reached in zip(episodes["episode_length"], episodes.get("goals_reached", [])):
+                steps += length
+                if reached > goals and reached % args.goals_per_phase == 0:
+                    phases.append(f"{reached}@{steps / 1000:.1f}k")
+                goals = max(goals, int(reached))
+            done = (episodes.get("scenario_steps") or [None])[0]
+        env.close()
+        finished.append(done if done is not None else math.inf)
+        outcome = f"finished in {done} steps" if done is not None else f"{goals} of {total} goals"
+        print(f"seed {seed}: {outcome}; phases begun (goals@steps): {' '.join(phases)} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
+    median = statistics.median(finished)
+    print(f"median steps to finish: {median:.0f}" if math.isfinite(median) else f"median: > {args.max_steps} steps")
+
+
 def main(argv: list[str] | None = None) -> int | None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -450,6 +483,13 @@ def main(argv: list[str] | None = None) -> int | None:
     swap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     swap.add_argument("--set", action="append", default=[], help="HIMAConfig FIELD=VALUE (dots for nested)")
     swap.set_defaults(run=scenario)
+    check = commands.add_parser("swap-check", help="a shortened swap scenario: steps to finish it, per seed")
+    check.add_argument("--goals-per-phase", type=int, default=50)
+    check.add_argument("--phases-per-stage", type=int, default=2)
+    check.add_argument("--max-steps", type=int, default=40_000)
+    check.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    check.add_argument("--set", action="append", default=[], help="HIMAConfig FIELD=VALUE (dots for nested)")
+    check.set_defaults(run=swap_check)
     for name, func, text in (
         ("run", run_scenarios, "train the agents on the four-rooms scenario (resumable grid)"),
         ("report", report_scenarios, "steps to finish the scenario per agent, the claim check, the goals plot"),

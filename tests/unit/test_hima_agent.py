@@ -117,9 +117,28 @@ def test_empowerment_off_gives_zero_intrinsic_reward():
     assert metrics["intrinsic_reward"] == 0.0 and metrics["empowerment"] == 0.0
     assert not agent.basal_ganglia.intrinsic.d1.any() and not agent.basal_ganglia.intrinsic.d2.any()
     assert agent.empowerment.memory.segments["basal"].size == 0
-    # ...while on, the same run has a positive intrinsic reward.
+    # One striatum in effect, as the seed's agent without intrinsic reward: the priorities stay
+    # fixed at both levels (the reward rule would hand control to the empty intrinsic striatum).
+    assert metrics["extrinsic_priority"] == 1.0 and agent.basal_ganglia.config.priority_rule == "fixed"
+    assert agent.level2.basal_ganglia.config.priority_rule == "fixed"
+    # ...while on, the same run has an intrinsic reward (E − 10 bits) and a positive empowerment.
     metrics = four_rooms_agent(steps_per_iteration=256, max_steps=200).iterate()["metrics"]
-    assert metrics["intrinsic_reward"] > 0.0 and metrics["empowerment"] > 0.0
+    assert metrics["intrinsic_reward"] != 0.0 and metrics["empowerment"] > 0.0
+
+
+def test_intrinsic_offset_shifts_the_reward_and_makes_tried_actions_look_worse():
+    seeded = four_rooms_agent(steps_per_iteration=256, max_steps=200, dreaming=False)
+    plain = four_rooms_agent(steps_per_iteration=256, max_steps=200, dreaming=False, intrinsic_offset=0.0)
+    m_seeded, m_plain = seeded.iterate()["metrics"], plain.iterate()["metrics"]
+    # r = E + offset, in bits (the metrics are step means); the default is the seed's −10.
+    assert m_seeded["intrinsic_reward"] == pytest.approx(m_seeded["empowerment"] - 10.0)
+    assert m_plain["intrinsic_reward"] == pytest.approx(m_plain["empowerment"]) and m_plain["intrinsic_reward"] > 0.0
+    # The intrinsic striatum learned negative values for what it tried (D1 down, D2 up), and
+    # positive ones without the offset.
+    values_seeded = seeded.basal_ganglia.intrinsic.d1 - seeded.basal_ganglia.intrinsic.d2
+    values_plain = plain.basal_ganglia.intrinsic.d1 - plain.basal_ganglia.intrinsic.d2
+    assert values_seeded.min() < 0.0 and values_seeded.max() <= 0.0
+    assert values_plain.max() > 0.0
 
 
 # ------------------------------------------------------------------ dreaming
@@ -222,6 +241,7 @@ def test_agent_dream_restores_the_visual_memory_exactly():
     predict = agent.transition.predict
     agent.transition.predict = lambda action: predictions.append(action) or predict(action)
     values_before = agent.basal_ganglia.extrinsic.d1.copy()
+    dreams, dream_steps = agent._metrics["dreams"], agent._metrics["dream_steps"]
     agent._dream(agent.state)
     assert predictions, "the dream ran no imagined step"
     after = memory.save_state()
@@ -232,8 +252,8 @@ def test_agent_dream_restores_the_visual_memory_exactly():
     for kind, activity in before.dendrites.items():
         for name, value in vars(activity).items():
             assert np.array_equal(value, getattr(after.dendrites[kind], name)), (kind, name)
-    assert agent._metrics["dreams"] == 1
-    if agent._metrics["dream_steps"]:
+    assert agent._metrics["dreams"] == dreams + 1
+    if agent._metrics["dream_steps"] > dream_steps:
         assert not np.array_equal(values_before, agent.basal_ganglia.extrinsic.d1)  # learned inside
 
 

@@ -196,3 +196,15 @@ def test_scenario_speed_runs_each_seed_and_prints_the_median(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines[:2]] == ["seed 0", "seed 1"]
     assert lines[-1].startswith("HIMA on the four-rooms scenario, steps 40-60: median ")
+
+
+def test_swap_check_reports_a_finished_scenario_and_its_phases(capsys):
+    # 3 goals in all, the goal moved after each: a fresh HIMA finishes within the budget.
+    hima.main(["swap-check", "--goals-per-phase", "1", "--phases-per-stage", "1", "--max-steps", "3000",
+               "--seeds", "0", "--set", "hierarchy=false"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("swap scenario, goal moved every 1 goals, 3 goals, at most 3000 steps")
+    seed = lines[1]
+    assert seed.startswith("seed 0: finished in ") and "phases begun (goals@steps): 1@" in seed and " 3@" in seed
+    steps = int(seed.split("finished in ")[1].split()[0])
+    assert lines[-1] == f"median steps to finish: {steps}"

@@ -169,6 +169,20 @@ def test_reward_modulation_hands_control_to_the_intrinsic_striatum_when_rewards_
     assert td.priority_extrinsic > 0.9
 
 
+def test_fixed_priorities_choose_by_the_extrinsic_striatum_alone():
+    fixed = DualBasalGanglia(DualBasalGangliaConfig(10, 6, priority_rule="fixed"))
+    for reward in (0.0, 0.0, -1.0, 1.0, -1.0):  # disappointments and successes move nothing
+        fixed.update(STIMULUS, ARMS[0], reward=reward, reward_intrinsic=-5.0)
+        assert fixed.priority_extrinsic == 1.0 and fixed.priority_intrinsic == 0.0
+    assert fixed.intrinsic.d2.any()  # the intrinsic striatum learned, but has no say
+    np.testing.assert_array_equal(fixed.response_values(STIMULUS, ARMS), fixed.extrinsic.response_values(STIMULUS, ARMS))
+    # GPi reads the extrinsic striatum alone: inhibition = min-max of d2 − d1 over its bits.
+    fixed.choose(STIMULUS, ARMS)
+    d1, d2 = fixed.extrinsic.activity(STIMULUS)
+    gpi = d2 - d1
+    np.testing.assert_allclose(fixed.inhibition_probabilities, (gpi - gpi.min()) / (gpi.max() - gpi.min() + 1e-12))
+
+
 def test_striatum_scales_weight_the_selection():
     config = DualBasalGangliaConfig(10, 6, priority_rule="reward", intrinsic_scale=0.1, extrinsic_scale=2.0)
     bg = DualBasalGanglia(config)

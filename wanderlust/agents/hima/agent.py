@@ -22,7 +22,7 @@ One environment step (`HIMA._step`), on arriving in observation o with reward r:
    fraction of s' it did not predict (the memory is reset at an episode's first observation);
 3. the reward model learns r and the anomaly model the anomaly at s';
 4. the empowerment memory learns s → s' and estimates the empowerment E(s') (bits, horizon 4,
-   floored at 0); intrinsic reward = E(s') / (horizon · log2 4), in [0, 1];
+   floored at 0); intrinsic reward = E(s') + intrinsic_offset (bits; the seed's −10);
 5. the basal ganglia's TD update of (s, a) with r, the intrinsic reward and the next state s'
    (none when the episode terminated);
 6. after a step with r ≤ 0.2 and anomaly < 0.4, with probability min(((1 − anomaly)/0.75)^1.3,
@@ -81,6 +81,7 @@ same preference per fraction of disinhibited bits is 0.25 × 20 / 3 ≈ 1.67."""
 def _basal_ganglia_config() -> DualBasalGangliaConfig:
     return DualBasalGangliaConfig(
         stimulus_size=1000, response_size=12, discount=0.95, discount_intrinsic=0.5, softmax_beta=SOFTMAX_BETA,
+        priority_rule="reward", intrinsic_scale=0.1,
     )
 
 
@@ -108,8 +109,10 @@ class HIMAConfig:
     config's level-1 block has the same rates and ×0.9 / ×1.1); γ = 0.95 extrinsic and 0.5
     intrinsic (the seed config's discount_factor / discount_factor_int; its block gamma 0.997 is
     for option rewards, level 2); softmax β = SOFTMAX_BETA ≈ 1.67 (the seed config's 0.25, rescaled
-    to our 3-bit responses). The seed config's reward-modulated priorities and intrinsic scale 0.1
-    are not built (docs/hima.md)."""
+    to our 3-bit responses); the seed config's reward-modulated priorities (`priority_rule="reward"`;
+    SYSTEMS.md's TD-error rule is `priority_rule="td_error"`) and intrinsic scale 0.1 (its
+    `priority_int`), which let it recover from a moved goal (docs/hima.md, "The agent"). Without
+    empowerment the agent sets `priority_rule="fixed"` at both levels."""
     empowerment_memory: TMEmpowermentConfig = field(
         default_factory=lambda: TMEmpowermentConfig(state_size=1000, state_active_bits=20)
     )
@@ -128,6 +131,11 @@ class HIMAConfig:
     empowerment: bool = True
     """Empowerment as the intrinsic striatum's reward. Off: the intrinsic reward is 0, so the
     intrinsic striatum stays at zero and choices follow the extrinsic one alone."""
+    intrinsic_offset: float = -10.0
+    """Added to the empowerment (bits) to give the intrinsic reward, E + offset: the seed config's
+    `punish_intrinsic_reward` (SEED_CONFIG). Negative, it makes every step cost intrinsic value, so
+    actions already tried look worse than untried ones (a novelty drive, since the striata start at
+    zero), and the empowerment ranks the costs. 0: the plain empowerment."""
     hierarchy: bool = True
     """Level 2 (visual and option blocks, option feedback into level 1's thalamus; hierarchy.py):
     on, as the seed's HIMA (`levels: 2` in its four-rooms configs). Off: level 1 alone."""
@@ -213,21 +221,26 @@ class HIMA(Learner):
         self.pooler = SpatialPooler(replace(config.visual_pooler, input_size=input_size, seed=_seed(seed, 1)))
         columns = self.pooler.config.columns
         self.memory = TemporalMemory(replace(config.visual_memory, columns=columns, apical_input_size=bits, seed=_seed(seed, 2)))
+        # Without an intrinsic reward the seed's blocks have one striatum: choices follow the
+        # extrinsic values alone, at both levels ("fixed" priorities).
+        level1_bg, level2 = config.basal_ganglia, config.level2
+        if not config.empowerment:
+            level1_bg = replace(level1_bg, priority_rule="fixed")
+            level2 = replace(level2, basal_ganglia=replace(level2.basal_ganglia, priority_rule="fixed"))
         self.basal_ganglia = DualBasalGanglia(
-            replace(config.basal_ganglia, stimulus_size=columns, response_size=bits, seed=_seed(seed, 3))
+            replace(level1_bg, stimulus_size=columns, response_size=bits, seed=_seed(seed, 3))
         )
         self.empowerment = TMEmpowerment(replace(
             config.empowerment_memory, state_size=columns,
             state_active_bits=self.pooler.config.active_columns_count, seed=_seed(seed, 4),
         ))
-        self.max_empowerment = float(config.empowerment_horizon * np.log2(config.num_actions))
         dreamer = config.dreamer
         self.reward_model = StateScalarModel(columns, 0.0, dreamer.reward_learning_rate)
         # An unseen state is as surprising as can be.
         self.anomaly_model = StateScalarModel(columns, 1.0, dreamer.anomaly_learning_rate)
         self.transition = VisualTransition(self.memory, self.motor)
         self.level2 = (
-            Level2(config.level2, columns, self.motor, [_seed(seed, component) for component in range(10, 16)])
+            Level2(level2, columns, self.motor, [_seed(seed, component) for component in range(10, 16)])
             if config.hierarchy else None
         )
 
@@ -268,7 +281,7 @@ class HIMA(Learner):
         if self.config.empowerment:
             self.empowerment.learn(self.state, None, columns)
             empowerment = self._empowerment(columns)
-            intrinsic_reward = empowerment / self.max_empowerment
+            intrinsic_reward = self._intrinsic_reward(empowerment)
             self._metrics["empowerment"] += empowerment
         bg = self.basal_ganglia
         if terminated:
@@ -290,6 +303,9 @@ class HIMA(Learner):
         if self.config.dreaming and self.rng.random() < dream_probability(reward, anomaly, self.config.dreamer):
             self._dream(columns)
         return self._choose(columns)
+
+    def _intrinsic_reward(self, empowerment: float) -> float:
+        return empowerment + self.config.intrinsic_offset
 
     def _empowerment(self, columns: np.ndarray) -> float:
         """The TM estimate in bits, floored at 0: a prediction smaller than one state's SDR
@@ -320,7 +336,7 @@ class HIMA(Learner):
         def learn(state: np.ndarray, action: int, reward: float, next_state: np.ndarray | None) -> None:
             intrinsic_reward = 0.0
             if self.config.empowerment and next_state is not None:
-                intrinsic_reward = self._empowerment(next_state) / self.max_empowerment
+                intrinsic_reward = self._intrinsic_reward(self._empowerment(next_state))
             if next_state is None:
                 bg.update(state, self.motor[action], reward, intrinsic_reward)
             else:

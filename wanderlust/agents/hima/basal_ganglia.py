@@ -32,7 +32,7 @@ of the active stimulus bits, D1[:, j] += α δ_j and D2[:, j] −= β δ_j, so a
 `DualBasalGanglia` keeps an extrinsic and an intrinsic striatum that share the STN, GPe, GPi and
 thalamus: the pathway reads d = s_ext · p_ext · d_ext + g · s_int · p_int · d_int, with fixed
 scales s_ext and s_int (1 and 1 by default), and p_int = 1 − p_ext. The extrinsic priority p_ext
-adapts after each update by one of two rules (`priority_rule`):
+adapts after each update by one of these rules (`priority_rule`):
 - "td_error" (SYSTEMS.md §4): p_ext ← p_ext × 0.9 when the extrinsic TD error (summed over the
   response bits) is below −0.01, else min(p_ext × 1.2, 1): disappointment hands control to the
   intrinsic (exploration) striatum, success takes it back. g = 1.
@@ -45,6 +45,8 @@ adapts after each update by one of two rules (`priority_rule`):
   p_ext above 0 resets g to 1. Rewards that stop coming (a goal that moved) let m sink below the
   level the agent was used to, so control passes to the intrinsic striatum within some hundred
   steps, however well the extrinsic values predict the step costs.
+- "fixed": p_ext stays 1 and g 1, so choices follow the extrinsic striatum alone (the seed's
+  single-striatum `BasalGanglia`, which its agent uses when it has no intrinsic reward).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from wanderlust.agents.hima.temporal_memory import sorted_unique
 
 _MINMAX_EPS = 1e-12  # keeps the min-max normalisation finite when all bits are equal (the seed's 1e-12)
 _STATISTICS = ("median", "mean")
-_PRIORITY_RULES = ("td_error", "reward")
+_PRIORITY_RULES = ("td_error", "reward", "fixed")
 
 
 @dataclass
@@ -123,7 +125,8 @@ class DualBasalGangliaConfig(BasalGangliaConfig):
     priority_increase: float = 1.2
     """Factor applied otherwise, capped at 1 (SYSTEMS.md §4, seed: 1.2)."""
     priority_rule: str = "td_error"
-    """"td_error" (the rule above, SYSTEMS.md §4) or "reward" (reward modulation, module docstring)."""
+    """"td_error" (the rule above, SYSTEMS.md §4), "reward" (reward modulation) or "fixed" (p_ext = 1):
+    module docstring."""
     reward_rise: float = 0.9
     """"reward" rule: smoothing of the mean reward when a reward lies above it (seed `sm_reward_inc`)."""
     reward_fall: float = 0.998
@@ -427,12 +430,14 @@ class DualBasalGanglia(_Selection):
         rest = (_as_bits(next_stimulus, size, "next_stimulus"), self._responses(next_responses), int(k), next_response)
         self.td_error = self.extrinsic.learn(*args, float(reward), *rest)
         self.td_error_intrinsic = self.intrinsic.learn(*args, float(reward_intrinsic), *rest)
-        if self.config.priority_rule == "reward":
+        c = self.config
+        if c.priority_rule == "reward":
             self._modulate(float(reward))
-        elif self.td_error.sum() < -self.config.td_error_threshold:
-            self.priority_extrinsic *= self.config.priority_decrease
-        else:
-            self.priority_extrinsic = min(self.priority_extrinsic * self.config.priority_increase, 1.0)
+        elif c.priority_rule == "td_error":
+            if self.td_error.sum() < -c.td_error_threshold:
+                self.priority_extrinsic *= c.priority_decrease
+            else:
+                self.priority_extrinsic = min(self.priority_extrinsic * c.priority_increase, 1.0)
         return self.td_error
 
     def _modulate(self, reward: float) -> None:

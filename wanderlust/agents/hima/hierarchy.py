@@ -89,10 +89,11 @@ def _motor_memory_config() -> TemporalMemoryConfig:
 
 
 def _level2_basal_ganglia_config() -> DualBasalGangliaConfig:
-    # The seed config's level-2 block: α = β = 0.1, off-policy, softmax β 0.5, block gamma 0.997.
+    # The seed config's level-2 block: α = β = 0.1, off-policy, softmax β 0.5, block gamma 0.997;
+    # reward-modulated priorities and intrinsic scale 0.1 (its basal_ganglia_default).
     return DualBasalGangliaConfig(
         stimulus_size=1000, response_size=1000, alpha=0.1, beta=0.1, off_policy=True, softmax_beta=0.5,
-        discount=0.997, discount_intrinsic=0.997,
+        discount=0.997, discount_intrinsic=0.997, priority_rule="reward", intrinsic_scale=0.1,
     )
 
 
@@ -114,7 +115,8 @@ class Level2Config:
     """Level-1 motor block's memory: motor sequences with the option code as feedback; 4 cells
     per column, thresholds 3 / 2 for 3-bit actions, initial permanence 0.6 (ours)."""
     basal_ganglia: DualBasalGangliaConfig = field(default_factory=_level2_basal_ganglia_config)
-    """Level-2 basal ganglia (seed config: α = β = 0.1, off-policy, softmax β 0.5, γ 0.997)."""
+    """Level-2 basal ganglia (seed config: α = β = 0.1, off-policy, softmax β 0.5, γ 0.997,
+    reward-modulated priorities, intrinsic scale 0.1)."""
     max_options: int = 50
     """Size of the option vocabulary (seed config vis_options.max_options)."""
     max_option_length: int = 5
