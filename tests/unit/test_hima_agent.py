@@ -15,12 +15,16 @@ from wanderlust.agents.hima import (
     StateScalarModel,
     dream,
     dream_probability,
+    rollout,
 )
 from wanderlust.envs.gridworld import GridWorldEnv
 from wanderlust.envs.vector import EpisodeStatistics, GymnasiumBackend
 
 FOUR_ROOMS = "wanderlust/GridWorld-FourRooms9x9-v0"
-METRICS = ("anomaly", "intrinsic_reward", "empowerment", "extrinsic_priority", "td_error", "dreams", "dream_length")
+METRICS = (
+    "anomaly", "intrinsic_reward", "empowerment", "extrinsic_priority", "td_error",
+    "dreams", "dream_rollouts", "dream_length",
+)
 
 
 def four_rooms_agent(seed=0, max_steps=20, **config):
@@ -163,7 +167,8 @@ def test_dream_probability_thresholds_and_formula():
 
 
 class StubTransition:
-    """Predicts the states of a script, one per imagined step; records saves and restores."""
+    """Predicts the states of a script, one per imagined step, from the start again after each
+    restore; records saves and restores."""
 
     def __init__(self, states):
         self.states = [np.asarray(s) for s in states]
@@ -176,32 +181,37 @@ class StubTransition:
 
     def restore_state(self, state):
         self.events.append(("restore", state))
+        self.step = 0
 
     def predict(self, action):
         return self.states[self.step]
 
     def advance(self, state):
-        assert np.array_equal(state, self.states[self.step])
+        assert np.isin(state, self.states[self.step]).all()
         self.step += 1
 
 
-def run_stub_dream(states, rewards=None, anomalies=None, max_length=15):
-    """A dream over `states` (bits 10k.. of state k), with per-state predicted rewards/anomalies."""
-    size = 10 * (len(states) + 1)
+def stub_models(states, rewards=None, anomalies=None):
+    """Reward and anomaly models with per-state values (bits 10(k+1).. of state k)."""
+    size = 10 * (len(states) + 2)
     reward_model = StateScalarModel(size, 0.0, 0.1)
-    anomaly_model = StateScalarModel(size, 0.0, 0.1)
+    anomaly_model = StateScalarModel(size, 0.0, 0.1, actions=2)
     for k, state in enumerate(states):
         reward_model.values[state] = (rewards or {}).get(k, 0.0)
-        anomaly_model.values[state] = (anomalies or {}).get(k, 0.0)
-    transition = StubTransition(states)
+        anomaly_model.values[state, 0] = (anomalies or {}).get(k, 0.0)
+    return reward_model, anomaly_model
+
+
+def run_stub_rollout(states, rewards=None, anomalies=None, max_length=15):
+    """One rollout over `states` with action 0 throughout; returns it and what was learned."""
     learned = []
 
     def learn(state, action, reward, next_state):
         learned.append((reward, next_state is None))
 
-    result = dream(np.arange(10), transition, lambda state: 0, learn, reward_model, anomaly_model,
-                   DreamingConfig(max_length=max_length))
-    assert transition.events == ["save", ("restore", "saved")]
+    models = stub_models(states, rewards, anomalies)
+    result = rollout(np.arange(10), StubTransition(states), lambda state: 0, learn, *models,
+                     DreamingConfig(max_length=max_length), np.random.default_rng(0))
     return result, learned
 
 
@@ -209,30 +219,81 @@ def chain(n, size=10):
     return [np.arange(10 * (k + 1), 10 * (k + 1) + size) for k in range(n)]
 
 
-def test_dream_stops_when_predicted_reward_exceeds_threshold():
-    result, learned = run_stub_dream(chain(6), rewards={2: 0.31})
-    assert (result.length, result.stop) == (3, "reward")
+def test_rollout_stops_when_predicted_reward_exceeds_threshold():
+    result, learned = run_stub_rollout(chain(6), rewards={2: 0.31})
+    assert (result.depth, result.length, result.stop) == (3, 3, "reward")
     assert learned == [(0.0, False), (0.0, False), (pytest.approx(0.31), True)]
-    result, _ = run_stub_dream(chain(20), rewards={2: 0.3})  # not above 0.3: goes on
+    result, _ = run_stub_rollout(chain(20), rewards={2: 0.3})  # not above 0.3: goes on
     assert result.stop == "length"
 
 
-def test_dream_stops_when_prediction_thins():
+def test_rollout_stops_when_prediction_thins():
     states = chain(20)
     states[3] = states[3][:5]  # 5 of the start's 10 bits: below 0.6
-    result, learned = run_stub_dream(states)
-    assert (result.length, result.stop) == (3, "thin") and len(learned) == 3
+    result, learned = run_stub_rollout(states)
+    assert (result.depth, result.length, result.stop) == (4, 3, "thin") and len(learned) == 3
     states[3] = np.arange(40, 46)  # 6 bits: exactly 0.6, not below
-    assert run_stub_dream(states)[0].stop == "length"
+    assert run_stub_rollout(states)[0].stop == "length"
 
 
-def test_dream_stops_on_anomaly_and_at_max_length():
-    result, learned = run_stub_dream(chain(5), anomalies={1: 0.71})
-    assert (result.length, result.stop) == (1, "anomaly") and len(learned) == 1
-    result, _ = run_stub_dream(chain(20), anomalies={1: 0.7})
+def test_rollout_stops_on_anomaly_of_the_action_taken_and_at_max_length():
+    result, learned = run_stub_rollout(chain(5), anomalies={1: 0.71})
+    assert (result.depth, result.length, result.stop) == (2, 1, "anomaly") and len(learned) == 1
+    result, _ = run_stub_rollout(chain(20), anomalies={1: 0.7})
     assert result.stop == "length"
-    result, learned = run_stub_dream(chain(20), max_length=15)
-    assert (result.length, result.stop) == (15, "length") and len(learned) == 15
+    result, learned = run_stub_rollout(chain(20), max_length=15)
+    assert (result.depth, result.length, result.stop) == (15, 15, "length") and len(learned) == 15
+
+
+def test_rollout_subsamples_a_prediction_larger_than_1_2_times_the_start():
+    states = chain(4)
+    states[1] = np.arange(20, 40)  # 20 bits, twice the start's 10
+    seen = []
+    result = rollout(np.arange(10), StubTransition(states), lambda state: 0,
+                     lambda state, action, reward, next_state: seen.append(next_state), *stub_models(states),
+                     DreamingConfig(max_length=3), np.random.default_rng(0))
+    assert result.length == 3
+    kept = seen[1]
+    assert len(kept) == 12 and np.isin(kept, states[1]).all() and np.all(np.diff(kept) > 0)
+
+
+def test_scalar_model_takes_the_median_per_action():
+    model = StateScalarModel(6, 1.0, 0.5, actions=2)
+    model.values[:, 0] = [0.0, 0.0, 0.9, 0.0, 0.0, 0.0]
+    assert model.predict(np.array([0, 1, 2]), 0) == 0.0  # the mean would be 0.3
+    assert model.predict(np.array([0, 1, 2]), 1) == 1.0  # the other action: untouched
+    model.learn(np.array([3, 4]), 0.0, action=1)
+    assert model.values[3, 1] == model.values[4, 1] == 0.5 and model.values[3, 0] == 0.0
+    assert model.predict(np.array([], dtype=int)) == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        model.load_values(np.zeros(6))
+
+
+@pytest.mark.parametrize("thin_at, rollouts", [(None, 12), (4, 12), (3, 3), (0, 3)])
+def test_dream_runs_3_rollouts_and_more_while_they_average_4_6_steps(thin_at, rollouts):
+    """Depth d continues the dream while d^0.6 >= 2.5: d = 5 (2.63) does, d = 4 (2.30) does not."""
+    states = chain(20)
+    if thin_at is not None:
+        states[thin_at] = states[thin_at][:3]
+    transition = StubTransition(states)
+    learned = []
+    result = dream(np.arange(10), transition, lambda state: 0, lambda *step: learned.append(step), *stub_models(states),
+                   DreamingConfig(), np.random.default_rng(0))
+    assert len(result.rollouts) == rollouts
+    depth = 15 if thin_at is None else thin_at + 1
+    assert all(r.depth == depth for r in result.rollouts)
+    assert result.length == len(learned) == rollouts * (depth if thin_at is None else depth - 1)
+    # Saved once, restored before each further rollout and at the end.
+    assert transition.events == ["save"] + [("restore", "saved")] * rollouts
+
+
+def test_dream_rollout_counts_are_configurable():
+    states = chain(20)
+    result = dream(np.arange(10), StubTransition(states), lambda state: 0, lambda *step: None, *stub_models(states),
+                   DreamingConfig(min_rollouts=1, max_rollouts=2), np.random.default_rng(0))
+    assert len(result.rollouts) == 2
+    with pytest.raises(ValueError, match="min_rollouts"):
+        DreamingConfig(min_rollouts=4, max_rollouts=3)
 
 
 def test_agent_dream_restores_the_visual_memory_exactly():

@@ -13,7 +13,15 @@ from wanderlust.agents.hima.basal_ganglia import (
     DualBasalGangliaConfig,
     Striatum,
 )
-from wanderlust.agents.hima.dreaming import Dream, DreamingConfig, StateScalarModel, dream, dream_probability
+from wanderlust.agents.hima.dreaming import (
+    Dream,
+    DreamingConfig,
+    Rollout,
+    StateScalarModel,
+    dream,
+    dream_probability,
+    rollout,
+)
 from wanderlust.agents.hima.hierarchy import Level2, Level2Config, OptionVocabulary
 from wanderlust.agents.hima.empowerment import (
     TMEmpowerment,
@@ -35,6 +43,8 @@ __all__ = [
     "StateScalarModel",
     "dream",
     "dream_probability",
+    "Rollout",
+    "rollout",
     "BasalGanglia",
     "BasalGangliaConfig",
     "DualBasalGanglia",

@@ -13,20 +13,20 @@ Blocks:
   empowerment-based intrinsic reward;
 - empowerment (`TMEmpowerment`): an action-free first-order memory of the visual columns'
   transitions, whose 4-step superposition gives the empowerment of the state just reached;
-- dreaming (`dreaming.py`): reward and anomaly models over the visual columns, and rollouts in the
-  visual memory.
+- dreaming (`dreaming.py`): reward and anomaly models over the visual columns (the anomaly per
+  action that led there), and rollouts in the visual memory.
 
 One environment step (`HIMA._step`), on arriving in observation o with reward r:
 1. the spatial pooler encodes o into columns s' (learning);
 2. the visual memory activates s' against its prediction from (s, a) and learns; anomaly = the
    fraction of s' it did not predict (the memory is reset at an episode's first observation);
-3. the reward model learns r and the anomaly model the anomaly at s';
+3. the reward model learns r at s', the anomaly model the anomaly of reaching s' by a;
 4. the empowerment memory learns s → s' and estimates the empowerment E(s') (bits, horizon 4,
    floored at 0); intrinsic reward = E(s') + intrinsic_offset (bits; the seed's −10);
 5. the basal ganglia's TD update of (s, a) with r, the intrinsic reward and the next state s'
    (none when the episode terminated);
 6. after a step with r ≤ 0.2 and anomaly < 0.4, with probability min(((1 − anomaly)/0.75)^1.3,
-   0.12): a dream from s' (dreaming.py);
+   0.12): a dream from s', 3–12 imagined rollouts (dreaming.py);
 7. the basal ganglia choose the next action a' for s', and the visual memory predicts the next
    state from s' and a' (its apical input).
 The first observation of an episode skips 3–6 (the env's auto-reset ignored the last action).
@@ -236,8 +236,8 @@ class HIMA(Learner):
         ))
         dreamer = config.dreamer
         self.reward_model = StateScalarModel(columns, 0.0, dreamer.reward_learning_rate)
-        # An unseen state is as surprising as can be.
-        self.anomaly_model = StateScalarModel(columns, 1.0, dreamer.anomaly_learning_rate)
+        # Per action that led into the state; an unseen arrival is as surprising as can be.
+        self.anomaly_model = StateScalarModel(columns, 1.0, dreamer.anomaly_learning_rate, config.num_actions)
         self.transition = VisualTransition(self.memory, self.motor)
         self.level2 = (
             Level2(level2, columns, self.motor, [_seed(seed, component) for component in range(10, 16)])
@@ -276,7 +276,7 @@ class HIMA(Learner):
             return self._choose(columns)
         anomaly = self.memory.anomaly
         self.reward_model.learn(columns, reward)
-        self.anomaly_model.learn(columns, anomaly)
+        self.anomaly_model.learn(columns, anomaly, self.last_action)
         intrinsic_reward = 0.0
         if self.config.empowerment:
             self.empowerment.learn(self.state, None, columns)
@@ -342,8 +342,11 @@ class HIMA(Learner):
             else:
                 bg.update(state, self.motor[action], reward, intrinsic_reward, next_state, self.motor)
 
-        result = dream(start, self.transition, choose, learn, self.reward_model, self.anomaly_model, self.config.dreamer)
+        result = dream(
+            start, self.transition, choose, learn, self.reward_model, self.anomaly_model, self.config.dreamer, self.rng
+        )
         self._metrics["dreams"] += 1
+        self._metrics["dream_rollouts"] += len(result.rollouts)
         self._metrics["dream_steps"] += result.length
 
     def iterate(self) -> dict:
@@ -373,7 +376,8 @@ class HIMA(Learner):
             "extrinsic_priority": m["extrinsic_priority"] / steps,
             "td_error": m["td_error"] / steps,
             "dreams": m["dreams"],
-            "dream_length": m["dream_steps"] / m["dreams"] if m["dreams"] else 0.0,
+            "dream_rollouts": m["dream_rollouts"] / m["dreams"] if m["dreams"] else 0.0,
+            "dream_length": m["dream_steps"] / m["dream_rollouts"] if m["dreams"] else 0.0,
             "memory_segments": self.memory.segments["basal"].size,
         }
         if self.level2 is not None:
@@ -419,8 +423,8 @@ class HIMA(Learner):
         self.memory.load_state_dict(state["memory"])
         self.basal_ganglia.load_state_dict(state["basal_ganglia"])
         self.empowerment.load_state_dict(state["empowerment"])
-        self.reward_model.values = np.asarray(state["reward_model"], dtype=np.float64).copy()
-        self.anomaly_model.values = np.asarray(state["anomaly_model"], dtype=np.float64).copy()
+        self.reward_model.load_values(state["reward_model"])
+        self.anomaly_model.load_values(state["anomaly_model"])
         self.frames = int(state["frames"])
         self.iteration = int(state["iteration"])
         self.rooms.load_state_dict(list(state["rooms_seen"]), None)
