@@ -321,6 +321,24 @@ def test_agent_dream_restores_the_visual_memory_exactly():
         assert not np.array_equal(values_before, agent.basal_ganglia.extrinsic.d1)  # learned inside
 
 
+@pytest.mark.parametrize("update_priorities", [True, False])
+def test_dreams_drive_the_priorities_unless_told_not_to(update_priorities):
+    agent = four_rooms_agent(steps_per_iteration=64, max_steps=200,
+                             dreamer=DreamingConfig(update_priorities=update_priorities))
+    agent.iterate()
+    start = agent.state
+    # Every imagined step predicts the start again and reads as a goal (reward 1).
+    agent.transition = StubTransition([start] * 20)
+    agent.reward_model.values[:] = 1.0
+    agent.anomaly_model.values[:] = 0.0
+    bg = agent.basal_ganglia
+    before, values_before = bg.priority_state, bg.extrinsic.d1.copy()
+    agent._dream(start)
+    assert not np.array_equal(values_before, bg.extrinsic.d1)  # the striatum learned either way
+    assert (bg.priority_state != before) == update_priorities
+    assert bg.reward_mean > before[2] if update_priorities else bg.priority_state == before
+
+
 def test_dreaming_switch():
     agent = four_rooms_agent(steps_per_iteration=200, max_steps=200, dreaming=False)
     assert agent.iterate()["metrics"]["dreams"] == 0.0

@@ -342,9 +342,12 @@ class HIMA(Learner):
             else:
                 bg.update(state, self.motor[action], reward, intrinsic_reward, next_state, self.motor)
 
+        priorities = bg.priority_state
         result = dream(
             start, self.transition, choose, learn, self.reward_model, self.anomaly_model, self.config.dreamer, self.rng
         )
+        if not self.config.dreamer.update_priorities:
+            bg.restore_priority_state(priorities)
         self._metrics["dreams"] += 1
         self._metrics["dream_rollouts"] += len(result.rollouts)
         self._metrics["dream_steps"] += result.length

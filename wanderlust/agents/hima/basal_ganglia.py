@@ -395,6 +395,15 @@ class DualBasalGanglia(_Selection):
     def priority_intrinsic(self) -> float:
         return 1.0 - self.priority_extrinsic
 
+    @property
+    def priority_state(self) -> tuple[float, float, float, float, float]:
+        """What the priority rules adapt (p_ext, g, and the reward rule's mean, maximum, minimum),
+        to be put back with `restore_priority_state`."""
+        return (self.priority_extrinsic, self.intrinsic_gate, self.reward_mean, self.reward_max, self.reward_min)
+
+    def restore_priority_state(self, state: tuple[float, float, float, float, float]) -> None:
+        self.priority_extrinsic, self.intrinsic_gate, self.reward_mean, self.reward_max, self.reward_min = state
+
     def _weights(self) -> tuple[float, float]:
         """The factors on the extrinsic and the intrinsic striatum: s_ext · p_ext and g · s_int · p_int."""
         c = self.config

@@ -80,6 +80,10 @@ class DreamingConfig:
     many (the seed's dreamer)."""
     stop_anomaly: float = 0.7
     """A rollout ends when the predicted anomaly exceeds this (SYSTEMS.md §4)."""
+    update_priorities: bool = True
+    """Imagined steps drive the basal ganglia's priorities as real ones do (the seed's dreams
+    reinforce the same basal ganglia). False: the agent puts the priorities back after each dream,
+    so only the striata's values learn from it (docs/benchmarks.md, HIMA, measures both)."""
     reward_learning_rate: float = 1.0
     """Step size of the reward model's per-bit estimates (SEED `reward_model.learning_rate`)."""
     anomaly_learning_rate: float = 0.1
