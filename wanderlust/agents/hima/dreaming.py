@@ -2,7 +2,8 @@
 
 Written from SYSTEMS.md section 4 and the HIMA paper (Dzhivelikian, Latyshev, Kuderov and Panov,
 Brain Informatics 2022, doi:10.1186/s40708-022-00156-6); where they are silent, from the seed's
-dreamer (cog-isa/htm-rl, `hima/modules/dreaming/dreamer.py`) and its four-rooms config (`SEED`).
+dreamer (cog-isa/htm-rl, `hima/modules/dreaming/dreamer.py`) and its four-rooms config
+(`agent.SEED_CONFIG`, "the seed config" below).
 
 The models a dream runs on:
 - the state encoder: the visual block's spatial pooler, whose columns cluster similar windows;
@@ -43,9 +44,6 @@ from typing import Any, Protocol
 import numpy as np
 
 
-SEED = "cog-isa/htm-rl, hima/hima/experiments/hima/configs/four_rooms_9x9_swap_empowered_dreaming.yaml"
-
-
 @dataclass
 class DreamingConfig:
     reward_threshold: float = 0.2
@@ -61,9 +59,9 @@ class DreamingConfig:
     max_length: int = 15
     """Imagined steps per rollout at most (SYSTEMS.md §4)."""
     min_rollouts: int = 3
-    """Rollouts per dream at least (SEED: `n_prediction_rollouts: [3, 12]`)."""
+    """Rollouts per dream at least (the seed config: `n_prediction_rollouts: [3, 12]`)."""
     max_rollouts: int = 12
-    """Rollouts per dream at most (SEED)."""
+    """Rollouts per dream at most (the seed config)."""
     depth_exponent: float = 0.6
     """After min_rollouts, another rollout while the mean over the rollouts so far of
     depth^depth_exponent is ≥ continue_depth; a rollout's depth is the imagined steps it tried,
@@ -85,9 +83,11 @@ class DreamingConfig:
     reinforce the same basal ganglia). False: the agent puts the priorities back after each dream,
     so only the striata's values learn from it (docs/benchmarks.md, HIMA, measures both)."""
     reward_learning_rate: float = 1.0
-    """Step size of the reward model's per-bit estimates (SEED `reward_model.learning_rate`)."""
+    """Step size of the reward model's per-bit estimates (the seed config,
+    `reward_model.learning_rate`)."""
     anomaly_learning_rate: float = 0.1
-    """Step size of the anomaly model's per-bit estimates (SEED `anomaly_model.learning_rate`)."""
+    """Step size of the anomaly model's per-bit estimates (the seed config,
+    `anomaly_model.learning_rate`)."""
 
     def __post_init__(self) -> None:
         if self.max_length < 1:
