@@ -82,6 +82,45 @@ def test_bonus_reaches_advantages():
     assert (results[1] - results[0]).abs().max() > 1e3
 
 
+class WarmedBonus(ConstantBonus):
+    """Records the observations its warm-up saw."""
+
+    warmup_steps = 5
+
+    def __init__(self):
+        super().__init__(1.0)
+        self.warmed = 0
+
+    def warmup(self, next_obs: torch.Tensor) -> None:
+        self.warmed += next_obs.shape[0] * next_obs.shape[1]
+
+
+def test_warmup_frames_count_in_the_frame_budget():
+    """PITFALLS 8: the random-action warm-up's frames are real frames and count."""
+    agent = _agent(WarmedBonus())
+    assert agent.warmup() == 5 * 3 == agent.frames == agent.bonus.warmed
+    agent.iterate()
+    assert agent.frames == 15 + 16 * 3
+
+
+def test_linear_learning_rate_decays_to_zero_over_the_frame_budget():
+    """PITFALLS 3: the schedule is explicit (lr_schedule) and follows total_frames."""
+    agent = _agent(NoBonus(), lr_schedule="linear", learning_rate=1e-3)
+    assert agent.learning_rate() == pytest.approx(1e-3)
+    agent.frames = 2_000
+    agent.iterate()  # the update uses the rate at the frames before its rollout
+    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(8e-4)
+    agent.frames = 7_500
+    assert agent.learning_rate() == pytest.approx(2.5e-4)
+    agent.frames = 10_000
+    assert agent.learning_rate() == 0.0
+    agent.frames = 12_000  # past the budget: stays at zero
+    assert agent.learning_rate() == 0.0
+    constant = _agent(NoBonus(), learning_rate=1e-3)
+    constant.frames = 7_500
+    assert constant.learning_rate() == 1e-3
+
+
 def test_int_coef_scales_intrinsic_advantage_only():
     agent = _agent(NoBonus(), ext_coef=0.0, int_coef=1.0)
     agent.collect()
