@@ -54,6 +54,7 @@ def test_a_presets_options_replace_those_of_the_preset_it_includes():
         (["ppo.learnig_rate=1e-4"], "unknown config key 'ppo.learnig_rate'; did you mean ppo.learning_rate"),
         (["ppo.epochs=four"], "ppo.epochs must be int"),
         (["frames=-5"], "frames must be a positive number"),
+        (["ppo.lr_decay_frames=-1"], "ppo.lr_decay_frames must not be negative"),
         (["nonsense"], "is not KEY=VALUE"),
         (["bonus=rdn"], "unknown bonus 'rdn'"),
         (["intrinsic.foo=1"], "unknown config key 'intrinsic.foo'"),

@@ -119,6 +119,10 @@ def test_linear_learning_rate_decays_to_zero_over_the_frame_budget():
     constant = _agent(NoBonus(), learning_rate=1e-3)
     constant.frames = 7_500
     assert constant.learning_rate() == 1e-3
+    # A longer horizon than the budget: the run follows the first part of that schedule.
+    longer = _agent(NoBonus(), lr_schedule="linear", learning_rate=1e-3, lr_decay_frames=100_000)
+    longer.frames = 10_000
+    assert longer.learning_rate() == pytest.approx(9e-4)
 
 
 def test_int_coef_scales_intrinsic_advantage_only():

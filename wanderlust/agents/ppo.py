@@ -33,8 +33,11 @@ class PPOConfig:
     learning_rate: float = 2.5e-4
     """Adam learning rate (the SND seed uses 1e-4 on Atari; see the presets)."""
     lr_schedule: str = "constant"
-    """"constant", or "linear": decays to 0 at the run's frame budget, so a shorter budget also
-    means a faster decay (RIDE's schedule; PITFALLS 3)."""
+    """"constant", or "linear": decays to 0 at `lr_decay_frames`, by default the run's frame budget,
+    so a shorter budget also means a faster decay (RIDE's schedule; PITFALLS 3)."""
+    lr_decay_frames: int = 0
+    """Frames over which "linear" decays the rate to 0; 0: the run's frame budget. Set it to a
+    paper's budget to run the first part of the paper's schedule in a shorter run."""
     gamma_ext: float = 0.999
     gamma_int: float = 0.99
     gae_lambda: float = 0.95
@@ -348,7 +351,8 @@ class PPO(Learner):
 
     def learning_rate(self) -> float:
         if self.config.lr_schedule == "linear":
-            return self.config.learning_rate * max(0.0, 1.0 - self.frames / self.total_frames)
+            horizon = self.config.lr_decay_frames or self.total_frames
+            return self.config.learning_rate * max(0.0, 1.0 - self.frames / horizon)
         return self.config.learning_rate
 
     def iterate(self) -> dict:

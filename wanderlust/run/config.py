@@ -286,6 +286,7 @@ def validate(config: Config) -> None:
         (config.ppo.num_steps > 0, "ppo.num_steps must be positive"),
         (config.ppo.minibatches > 0 and config.ppo.epochs > 0, "ppo.minibatches and ppo.epochs must be positive"),
         (config.ppo.lr_schedule in ("constant", "linear"), "ppo.lr_schedule must be constant or linear"),
+        (config.ppo.lr_decay_frames >= 0, "ppo.lr_decay_frames must not be negative (0: the frame budget)"),
         (config.ppo.reconstruction_coef >= 0, "ppo.reconstruction_coef must not be negative"),
         (config.device in ("auto", "cpu", "cuda") or config.device.startswith("cuda:"), "device must be auto, cpu or cuda"),
         (config.env.backend in ("auto", "envpool", "gymnasium"), "env.backend must be auto, envpool or gymnasium"),
