@@ -277,8 +277,10 @@ def test_dream_runs_3_rollouts_and_more_while_they_average_4_6_steps(thin_at, ro
         states[thin_at] = states[thin_at][:3]
     transition = StubTransition(states)
     learned = []
-    result = dream(np.arange(10), transition, lambda state: 0, lambda *step: learned.append(step), *stub_models(states),
-                   DreamingConfig(), np.random.default_rng(0))
+    models, config = stub_models(states), DreamingConfig()
+    result = dream(transition, lambda: rollout(np.arange(10), transition, lambda state: 0,
+                                               lambda *step: learned.append(step), *models, config,
+                                               np.random.default_rng(0)), config)
     assert len(result.rollouts) == rollouts
     depth = 15 if thin_at is None else thin_at + 1
     assert all(r.depth == depth for r in result.rollouts)
@@ -289,8 +291,10 @@ def test_dream_runs_3_rollouts_and_more_while_they_average_4_6_steps(thin_at, ro
 
 def test_dream_rollout_counts_are_configurable():
     states = chain(20)
-    result = dream(np.arange(10), StubTransition(states), lambda state: 0, lambda *step: None, *stub_models(states),
-                   DreamingConfig(min_rollouts=1, max_rollouts=2), np.random.default_rng(0))
+    transition, models = StubTransition(states), stub_models(states)
+    config = DreamingConfig(min_rollouts=1, max_rollouts=2)
+    result = dream(transition, lambda: rollout(np.arange(10), transition, lambda state: 0, lambda *step: None,
+                                               *models, config, np.random.default_rng(0)), config)
     assert len(result.rollouts) == 2
     with pytest.raises(ValueError, match="min_rollouts"):
         DreamingConfig(min_rollouts=4, max_rollouts=3)

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from wanderlust.agents.hima.basal_ganglia import DualBasalGanglia, DualBasalGangliaConfig
-from wanderlust.agents.hima.dreaming import DreamingConfig, StateScalarModel, dream, dream_probability
+from wanderlust.agents.hima.dreaming import DreamingConfig, StateScalarModel, dream, dream_probability, rollout
 from wanderlust.agents.hima.empowerment import TMEmpowerment, TMEmpowermentConfig
 from wanderlust.agents.hima.hierarchy import Level2, Level2Config
 from wanderlust.agents.hima.spatial_pooler import SpatialPooler, SpatialPoolerConfig
@@ -343,10 +343,11 @@ class HIMA(Learner):
                 bg.update(state, self.motor[action], reward, intrinsic_reward, next_state, self.motor)
 
         priorities = bg.priority_state
-        result = dream(
-            start, self.transition, choose, learn, self.reward_model, self.anomaly_model, self.config.dreamer, self.rng
-        )
-        if not self.config.dreamer.update_priorities:
+        config = self.config.dreamer
+        result = dream(self.transition, lambda: rollout(
+            start, self.transition, choose, learn, self.reward_model, self.anomaly_model, config, self.rng
+        ), config)
+        if not config.update_priorities:
             bg.restore_priority_state(priorities)
         self._metrics["dreams"] += 1
         self._metrics["dream_rollouts"] += len(result.rollouts)

@@ -217,18 +217,10 @@ def rollout(
     return Rollout(config.max_length, config.max_length, "length")
 
 
-def dream(
-    start: np.ndarray,
-    transition: Transition,
-    choose: Callable[[np.ndarray], int],
-    learn: Callable[[np.ndarray, int, float, np.ndarray | None], None],
-    reward_model: StateScalarModel,
-    anomaly_model: StateScalarModel,
-    config: DreamingConfig,
-    rng: np.random.Generator,
-) -> Dream:
-    """One dream from the real state `start`: rollouts (`rollout`) from it until the rule of the
-    module docstring says stop. The transition model's state is restored before returning."""
+def dream(transition: Transition, run_rollout: Callable[[], Rollout], config: DreamingConfig) -> Dream:
+    """One dream: rollouts (`run_rollout()`, e.g. `rollout` from the real state) until the rule of
+    the module docstring says stop. The transition model's state is saved first, restored before
+    each further rollout and before returning."""
     saved = transition.save_state()
     rollouts: list[Rollout] = []
     smoothed_depth = 0.0
@@ -238,7 +230,7 @@ def dream(
         ):
             if rollouts:
                 transition.restore_state(saved)
-            rollouts.append(rollout(start, transition, choose, learn, reward_model, anomaly_model, config, rng))
+            rollouts.append(run_rollout())
             smoothed_depth += rollouts[-1].depth ** config.depth_exponent
         return Dream(rollouts)
     finally:
