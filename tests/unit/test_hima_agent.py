@@ -340,7 +340,8 @@ def test_dreams_drive_the_priorities_unless_told_not_to(update_priorities):
     agent._dream(start)
     assert not np.array_equal(values_before, bg.extrinsic.d1)  # the striatum learned either way
     assert (bg.priority_state != before) == update_priorities
-    assert bg.reward_mean > before[2] if update_priorities else bg.priority_state == before
+    if update_priorities:  # the imagined goal rewards raised the reward rule's running mean
+        assert bg.reward_mean > before[2]
 
 
 def test_dreaming_switch():

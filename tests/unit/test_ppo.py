@@ -83,7 +83,7 @@ def test_bonus_reaches_advantages():
 
 
 class WarmedBonus(ConstantBonus):
-    """Records the observations its warm-up saw."""
+    """Counts the frames its warm-up saw."""
 
     warmup_steps = 5
 

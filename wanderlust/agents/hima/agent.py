@@ -381,7 +381,7 @@ class HIMA(Learner):
             "td_error": m["td_error"] / steps,
             "dreams": m["dreams"],
             "dream_rollouts": m["dream_rollouts"] / m["dreams"] if m["dreams"] else 0.0,
-            "dream_length": m["dream_steps"] / m["dream_rollouts"] if m["dreams"] else 0.0,
+            "dream_length": m["dream_steps"] / m["dream_rollouts"] if m["dream_rollouts"] else 0.0,
             "memory_segments": self.memory.segments["basal"].size,
         }
         if self.level2 is not None:
