@@ -1,6 +1,7 @@
 """The assembled HIMA agent (wanderlust/agents/hima/agent.py) and its dreaming (dreaming.py)."""
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,10 +10,13 @@ import torch
 import wanderlust.envs as envs
 from wanderlust.agents.hima import (
     HIMA,
+    ClusterTransition,
     DreamingConfig,
     HIMAConfig,
     Level2Config,
+    StateClusters,
     StateScalarModel,
+    TransitionMemory,
     dream,
     dream_probability,
     rollout,
@@ -70,10 +74,11 @@ def _assert_same(a, b, path="state"):
         assert a == b, path
 
 
-def test_state_dict_round_trips_through_torch_load_and_continues_identically():
+@pytest.mark.parametrize("model", ["clusters", "visual_memory"])
+def test_state_dict_round_trips_through_torch_load_and_continues_identically(model):
     # The dreaming gate opened wide (anomaly < 1.01), so that the young memory's dreams happen and
     # the agent's own rng is part of what must continue identically.
-    dreamer = DreamingConfig(anomaly_threshold=1.01)
+    dreamer = DreamingConfig(anomaly_threshold=1.01, model=model)
     agent = four_rooms_agent(steps_per_iteration=128, max_steps=200, dreamer=dreamer)
     agent.iterate()
     buffer = io.BytesIO()
@@ -92,6 +97,21 @@ def test_state_dict_round_trips_through_torch_load_and_continues_identically():
     assert first["metrics"]["dreams"] > 0  # so the agent's own rng mattered too
     assert first == second
     _assert_same(agent.state_dict(), twin.state_dict())
+    if model == "clusters":
+        assert len(twin.clusters) > 0 and twin.dream_memory.memory.segments["basal"].size > 0
+    other = four_rooms_agent(dreamer=DreamingConfig(model="visual_memory" if model == "clusters" else "clusters"))
+    with pytest.raises(ValueError, match="dreams ran on"):
+        other.load_state_dict(saved)
+
+
+def test_without_dreaming_a_checkpoint_loads_whatever_its_dream_model():
+    agent = four_rooms_agent(steps_per_iteration=64, dreaming=False, dreamer=DreamingConfig(model="visual_memory"))
+    agent.iterate()
+    saved = agent.state_dict()
+    twin = four_rooms_agent(steps_per_iteration=64, dreaming=False)  # the "clusters" model
+    twin.load_state_dict(saved)
+    agent.load_state_dict(saved)
+    assert agent.iterate() == twin.iterate()
 
 
 def test_state_dict_round_trips_with_the_hierarchy_on():
@@ -189,6 +209,9 @@ class StubTransition:
     def advance(self, state):
         assert np.isin(state, self.states[self.step]).all()
         self.step += 1
+
+    def snap(self, state):
+        return state
 
 
 def stub_models(states, rewards=None, anomalies=None):
@@ -300,17 +323,18 @@ def test_dream_rollout_counts_are_configurable():
         DreamingConfig(min_rollouts=4, max_rollouts=3)
 
 
-def test_agent_dream_restores_the_visual_memory_exactly():
-    agent = four_rooms_agent(steps_per_iteration=128, max_steps=200)
+@pytest.mark.parametrize("model", ["clusters", "visual_memory"])
+def test_agent_dream_leaves_the_waking_memories_exactly_as_they_were(model):
+    agent = four_rooms_agent(steps_per_iteration=128, max_steps=200, dreamer=DreamingConfig(model=model))
     agent.iterate()
     memory = agent.memory
-    before = memory.save_state()
+    before, start = memory.save_state(), agent.transition.save_state()
     predictions = []
     predict = agent.transition.predict
     agent.transition.predict = lambda action: predictions.append(action) or predict(action)
     values_before = agent.basal_ganglia.extrinsic.d1.copy()
     dreams, dream_steps = agent._metrics["dreams"], agent._metrics["dream_steps"]
-    agent._dream(agent.state)
+    agent._dream()
     assert predictions, "the dream ran no imagined step"
     after = memory.save_state()
     for name in ("active_cells", "winner_cells", "predictive_cells", "predictive_mask"):
@@ -320,6 +344,9 @@ def test_agent_dream_restores_the_visual_memory_exactly():
     for kind, activity in before.dendrites.items():
         for name, value in vars(activity).items():
             assert np.array_equal(value, getattr(after.dendrites[kind], name)), (kind, name)
+    if model == "clusters":  # the dream model is back at the real state
+        assert np.array_equal(agent.transition.save_state(), start)
+        assert np.array_equal(start, agent.dream_state)
     assert agent._metrics["dreams"] == dreams + 1
     if agent._metrics["dream_steps"] > dream_steps:
         assert not np.array_equal(values_before, agent.basal_ganglia.extrinsic.d1)  # learned inside
@@ -330,18 +357,124 @@ def test_dreams_drive_the_priorities_unless_told_not_to(update_priorities):
     agent = four_rooms_agent(steps_per_iteration=64, max_steps=200,
                              dreamer=DreamingConfig(update_priorities=update_priorities))
     agent.iterate()
-    start = agent.state
+    start = agent.dream_state
     # Every imagined step predicts the start again and reads as a goal (reward 1).
     agent.transition = StubTransition([start] * 20)
     agent.reward_model.values[:] = 1.0
     agent.anomaly_model.values[:] = 0.0
     bg = agent.basal_ganglia
     before, values_before = bg.priority_state, bg.extrinsic.d1.copy()
-    agent._dream(start)
+    agent._dream()
     assert not np.array_equal(values_before, bg.extrinsic.d1)  # the striatum learned either way
     assert (bg.priority_state != before) == update_priorities
     if update_priorities:  # the imagined goal rewards raised the reward rule's running mean
         assert bg.reward_mean > before[2]
+
+
+# ------------------------------------------------------------------ the "clusters" dream model
+
+
+def _clusters(capacity=10):
+    return StateClusters(size=100, active_bits=10, input_size=3, similarity=0.7, decay=0.9, capacity=capacity)
+
+
+def test_state_clusters_take_a_code_with_0_7_of_their_density_and_start_new_ones_below():
+    clusters = _clusters()
+    first, second = np.array([1, 0, 0], bool), np.array([0, 1, 0], bool)
+    assert clusters.learn(np.arange(10), first) == 0
+    assert clusters.learn(np.arange(3, 13), second) == 0  # 7 of its 10 bits: 0.7 of the density
+    # Decayed by 0.9, the other 0.1 spread over the code's bits; unit mass.
+    np.testing.assert_allclose(clusters.density[0, [0, 3, 10, 13]], [0.09, 0.1, 0.01, 0.0])
+    assert clusters.density[0].sum() == pytest.approx(1.0)
+    np.testing.assert_array_equal(clusters.state(0), np.arange(10))  # the ten densest bits
+    np.testing.assert_array_equal(clusters.inputs[0], second)  # the last observation it took in
+    assert clusters.learn(np.arange(50, 60), first) == 1
+    assert clusters.learn(np.arange(5, 15), first) == 2  # 5 × 0.1 + 3 × 0.01 = 0.53 of cluster 0
+    assert len(clusters) == 3
+
+
+def test_state_clusters_snap_a_prediction_to_its_cluster_and_follow_a_drifting_code():
+    clusters = _clusters()
+    bits = np.ones(3, bool)
+    clusters.learn(np.arange(10), bits)
+    clusters.learn(np.arange(50, 60), bits)
+    np.testing.assert_array_equal(clusters.snap(np.arange(2, 12)), np.arange(10))  # 0.8 of cluster 0
+    np.testing.assert_array_equal(clusters.snap(np.arange(52, 60)), np.arange(50, 60))  # 0.8 of cluster 1
+    np.testing.assert_array_equal(clusters.snap(np.arange(54, 60)), np.arange(54, 60))  # 0.6: no cluster
+    assert clusters.match(np.array([], dtype=np.int64)) is None
+    for _ in range(30):  # the code drifts three bits: the cluster follows it
+        assert clusters.learn(np.arange(3, 13), bits) == 0
+    np.testing.assert_array_equal(clusters.state(0), np.arange(3, 13))
+
+
+def test_state_clusters_replace_the_least_recently_used_when_full():
+    clusters = _clusters(capacity=2)
+    bits = np.ones(3, bool)
+    clusters.learn(np.arange(10), bits)
+    clusters.learn(np.arange(50, 60), bits)
+    clusters.learn(np.arange(10), bits)  # cluster 0 used again
+    assert clusters.learn(np.arange(80, 90), bits) == 1 and len(clusters) == 2
+    np.testing.assert_array_equal(clusters.state(1), np.arange(80, 90))
+    np.testing.assert_array_equal(clusters.state(0), np.arange(10))
+    twin = _clusters(capacity=2)
+    twin.load_state_dict(clusters.state_dict())
+    np.testing.assert_array_equal(twin.density, clusters.density)
+    assert twin.clock == clusters.clock
+    with pytest.raises(ValueError, match="bits"):
+        StateClusters(50, 10, 3, 0.7, 0.9, 2).load_state_dict(clusters.state_dict())
+
+
+def _dream_transition_memory():
+    return TransitionMemory(replace(DreamingConfig().transition_memory, state_size=100, num_actions=4))
+
+
+def test_dream_transition_memory_predicts_a_transition_after_one_sight_for_its_action_only():
+    memory = _dream_transition_memory()
+    state, next_state = np.arange(20), np.arange(40, 60)
+    assert memory.learn(state, 2, next_state) == 1.0  # unseen: nothing was predicted
+    np.testing.assert_array_equal(memory.successors(state, 2), next_state)
+    assert memory.successors(state, 1).size == 0
+    # 15 of the state's 20 bits and the action's 20 reach the 35 of 40 synapses; 14 do not.
+    np.testing.assert_array_equal(memory.successors(np.arange(15), 2), next_state)
+    assert memory.successors(np.arange(14), 2).size == 0
+    assert memory.learn(state, 2, next_state) == 0.0
+
+
+def test_a_rollout_in_the_clusters_model_follows_learned_transitions_to_an_imagined_goal():
+    a, b, goal = np.arange(20), np.arange(20, 40), np.arange(40, 60)
+    clusters = StateClusters(100, 20, 3, 0.7, 0.9, 10)
+    for code in (a, b, goal):
+        clusters.learn(code, np.ones(3, bool))
+    memory = _dream_transition_memory()
+    memory.learn(a, 0, b)
+    memory.learn(b, 0, goal)
+    reward_model, anomaly_model = StateScalarModel(100, 0.0, 1.0), StateScalarModel(100, 1.0, 1.0, actions=4)
+    reward_model.learn(goal, 1.0)
+    for code in (b, goal):
+        anomaly_model.learn(code, 0.0, action=0)
+    transition = ClusterTransition(memory, clusters)
+    transition.advance(a)
+    learned = []
+    config = DreamingConfig(min_rollouts=1, max_rollouts=1)
+    result = dream(transition, lambda: rollout(
+        a, transition, lambda state: 0, lambda *step: learned.append(step), reward_model, anomaly_model,
+        config, np.random.default_rng(0),
+    ), config)
+    assert [(r.depth, r.length, r.stop) for r in result.rollouts] == [(2, 2, "reward")]
+    np.testing.assert_array_equal(learned[0][3], b)
+    assert learned[1][2] == 1.0 and learned[1][3] is None
+    np.testing.assert_array_equal(transition.state, a)  # back at the start
+    # Action 1 was never taken from a: its prediction is empty, the rollout stops at once.
+    result = rollout(a, transition, lambda state: 1, lambda *step: None, reward_model, anomaly_model, config,
+                     np.random.default_rng(0))
+    assert (result.depth, result.stop) == (1, "thin")
+
+
+def test_dream_model_must_be_known():
+    with pytest.raises(ValueError, match="model must be one of"):
+        DreamingConfig(model="world")
+    with pytest.raises(ValueError, match="cluster_similarity"):
+        DreamingConfig(cluster_similarity=0.0)
 
 
 def test_dreaming_switch():
@@ -458,9 +591,18 @@ def fixed_task_env(seed):
     return EpisodeStatistics(GymnasiumBackend([make_one], seed))
 
 
-def test_hima_learns_a_fixed_goal():
-    """Episodes shorten within 1200 steps, with HIMAConfig's defaults (docs/hima.md, "The agent")."""
-    agent = HIMA(HIMAConfig(steps_per_iteration=100, hierarchy=False), fixed_task_env(seed=3), total_frames=1200, seed=3)
+@pytest.mark.parametrize("model", [
+    "visual_memory",
+    pytest.param("clusters", marks=pytest.mark.xfail(strict=True, reason=(
+        "dreams in the seed's cluster model slow the learning of this small task: median of the last "
+        "10 episodes within 1200 steps 12.0 over seeds 0-7, against 7.4 with visual-memory dreams and 7.2 "
+        "without dreams (docs/hima.md, Dreaming); they help on the swap scenario"))),
+])
+def test_hima_learns_a_fixed_goal(model):
+    """Episodes shorten within 1200 steps, with HIMAConfig's defaults but for the dream model
+    (docs/hima.md, "The agent" and "Dreaming"); the default model is the expected failure."""
+    config = HIMAConfig(steps_per_iteration=100, hierarchy=False, dreamer=DreamingConfig(model=model))
+    agent = HIMA(config, fixed_task_env(seed=3), total_frames=1200, seed=3)
     lengths = []
     while agent.frames < 1200:
         lengths += agent.iterate()["episodes"]["episode_length"]

@@ -11,8 +11,8 @@ from wanderlust.agents.hima import (
     BasalGangliaConfig,
     DualBasalGanglia,
     DualBasalGangliaConfig,
-    TMEmpowerment,
-    TMEmpowermentConfig,
+    TransitionMemory,
+    TransitionMemoryConfig,
     end_position_counts,
     exact_empowerment,
 )
@@ -253,7 +253,7 @@ def test_exact_empowerment_reads_an_env():
     assert exact_empowerment(env) == exact_empowerment(env.wall_mask(), env.agent)
 
 
-def _trained_tm_empowerment(action_bits: int, steps: int = 1500) -> tuple[TMEmpowerment, callable]:
+def _trained_tm_empowerment(action_bits: int, steps: int = 1500) -> tuple[TransitionMemory, callable]:
     walls = ROOM_WITH_DEAD_END
     cells = [tuple(int(i) for i in cell) for cell in np.argwhere(~walls)]
     index = {cell: i for i, cell in enumerate(cells)}
@@ -262,8 +262,8 @@ def _trained_tm_empowerment(action_bits: int, steps: int = 1500) -> tuple[TMEmpo
     def sdr(cell):
         return index[cell] * bits + np.arange(bits)
 
-    model = TMEmpowerment(TMEmpowermentConfig(state_size=len(cells) * bits, state_active_bits=bits,
-                                              action_bits=action_bits))
+    model = TransitionMemory(TransitionMemoryConfig(state_size=len(cells) * bits, state_active_bits=bits,
+                                                    action_bits=action_bits))
     moves = ((0, 1), (1, 0), (0, -1), (-1, 0))
     rng = np.random.default_rng(0)
     position = MIDDLE
@@ -289,7 +289,7 @@ def test_tm_empowerment_counts_the_reachable_cells_and_ranks_like_the_exact_valu
 
 
 def test_untrained_tm_empowerment_is_zero():
-    model = TMEmpowerment(TMEmpowermentConfig(state_size=60, state_active_bits=6))
+    model = TransitionMemory(TransitionMemoryConfig(state_size=60, state_active_bits=6))
     assert model.estimate(np.arange(6), 4) == 0.0
 
 

@@ -14,9 +14,11 @@ from wanderlust.agents.hima.basal_ganglia import (
     Striatum,
 )
 from wanderlust.agents.hima.dreaming import (
+    ClusterTransition,
     Dream,
     DreamingConfig,
     Rollout,
+    StateClusters,
     StateScalarModel,
     dream,
     dream_probability,
@@ -24,8 +26,8 @@ from wanderlust.agents.hima.dreaming import (
 )
 from wanderlust.agents.hima.hierarchy import Level2, Level2Config, OptionVocabulary
 from wanderlust.agents.hima.empowerment import (
-    TMEmpowerment,
-    TMEmpowermentConfig,
+    TransitionMemory,
+    TransitionMemoryConfig,
     end_position_counts,
     exact_empowerment,
 )
@@ -38,8 +40,10 @@ __all__ = [
     "Level2",
     "Level2Config",
     "OptionVocabulary",
+    "ClusterTransition",
     "Dream",
     "DreamingConfig",
+    "StateClusters",
     "StateScalarModel",
     "dream",
     "dream_probability",
@@ -50,8 +54,8 @@ __all__ = [
     "DualBasalGanglia",
     "DualBasalGangliaConfig",
     "Striatum",
-    "TMEmpowerment",
-    "TMEmpowermentConfig",
+    "TransitionMemory",
+    "TransitionMemoryConfig",
     "end_position_counts",
     "exact_empowerment",
     "SpatialPooler",

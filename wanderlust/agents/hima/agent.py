@@ -11,22 +11,25 @@ Blocks:
 - the basal ganglia (`DualBasalGanglia`): stimulus = the visual block's active columns, responses =
   the four actions' motor bits; an extrinsic striatum learns the env's reward, an intrinsic one the
   empowerment-based intrinsic reward;
-- empowerment (`TMEmpowerment`): an action-free first-order memory of the visual columns'
+- empowerment (`TransitionMemory`): an action-free first-order memory of the visual columns'
   transitions, whose 4-step superposition gives the empowerment of the state just reached;
-- dreaming (`dreaming.py`): reward and anomaly models over the visual columns (the anomaly per
-  action that led there), and rollouts in the visual memory.
+- dreaming (`dreaming.py`): the visual codes clustered into prototype states, a first-order
+  (state, action) → next-state memory over them, reward and anomaly models (the anomaly per action
+  that led there), and imagined rollouts in that model.
 
 One environment step (`HIMA._step`), on arriving in observation o with reward r:
 1. the spatial pooler encodes o into columns s' (learning);
 2. the visual memory activates s' against its prediction from (s, a) and learns; anomaly = the
    fraction of s' it did not predict (the memory is reset at an episode's first observation);
-3. the reward model learns r at s', the anomaly model the anomaly of reaching s' by a;
+3. the dream model takes in the step (dreaming.py): s' joins its cluster, the transition memory
+   learns (s, a) → s' (their cluster states), the reward model r there, the anomaly model the
+   transition memory's anomaly of reaching it by a;
 4. the empowerment memory learns s → s' and estimates the empowerment E(s') (bits, horizon 4,
    floored at 0); intrinsic reward = E(s') + intrinsic_offset (bits; the seed's −10);
 5. the basal ganglia's TD update of (s, a) with r, the intrinsic reward and the next state s'
    (none when the episode terminated);
-6. after a step with r ≤ 0.2 and anomaly < 0.4, with probability min(((1 − anomaly)/0.75)^1.3,
-   0.12): a dream from s', 3–12 imagined rollouts (dreaming.py);
+6. after a step with r ≤ 0.2 and the dream model's anomaly < 0.4, with probability
+   min(((1 − anomaly)/0.75)^1.3, 0.12): a dream from s', 3–12 imagined rollouts (dreaming.py);
 7. the basal ganglia choose the next action a' for s', and the visual memory predicts the next
    state from s' and a' (its apical input).
 The first observation of an episode skips 3–6 (the env's auto-reset ignored the last action).
@@ -45,8 +48,16 @@ import numpy as np
 import torch
 
 from wanderlust.agents.hima.basal_ganglia import DualBasalGanglia, DualBasalGangliaConfig
-from wanderlust.agents.hima.dreaming import DreamingConfig, StateScalarModel, dream, dream_probability, rollout
-from wanderlust.agents.hima.empowerment import TMEmpowerment, TMEmpowermentConfig
+from wanderlust.agents.hima.dreaming import (
+    ClusterTransition,
+    DreamingConfig,
+    StateClusters,
+    StateScalarModel,
+    dream,
+    dream_probability,
+    rollout,
+)
+from wanderlust.agents.hima.empowerment import TransitionMemory, TransitionMemoryConfig
 from wanderlust.agents.hima.hierarchy import Level2, Level2Config
 from wanderlust.agents.hima.spatial_pooler import SpatialPooler, SpatialPoolerConfig
 from wanderlust.agents.hima.temporal_memory import TemporalMemory, TemporalMemoryConfig, TemporalMemoryState
@@ -113,8 +124,8 @@ class HIMAConfig:
     SYSTEMS.md's TD-error rule is `priority_rule="td_error"`) and intrinsic scale 0.1 (its
     `priority_int`), which let it recover from a moved goal (docs/hima.md, "The agent"). Without
     empowerment the agent sets `priority_rule="fixed"` at both levels."""
-    empowerment_memory: TMEmpowermentConfig = field(
-        default_factory=lambda: TMEmpowermentConfig(state_size=1000, state_active_bits=20)
+    empowerment_memory: TransitionMemoryConfig = field(
+        default_factory=lambda: TransitionMemoryConfig(state_size=1000, state_active_bits=20)
     )
     """The empowerment estimate's memory: action-free one-step transitions of the visual columns
     (the seed's empowerment TM; docs/hima.md "Empowerment")."""
@@ -173,6 +184,9 @@ class VisualTransition:
     def advance(self, state: np.ndarray) -> None:
         self.memory.activate(state, learn=False)
 
+    def snap(self, state: np.ndarray) -> np.ndarray:
+        return state
+
 
 def _seed(seed: int, component: int) -> int:
     return int(np.random.SeedSequence([seed, component]).generate_state(1)[0])
@@ -230,7 +244,7 @@ class HIMA(Learner):
         self.basal_ganglia = DualBasalGanglia(
             replace(level1_bg, stimulus_size=columns, response_size=bits, seed=_seed(seed, 3))
         )
-        self.empowerment = TMEmpowerment(replace(
+        self.empowerment = TransitionMemory(replace(
             config.empowerment_memory, state_size=columns,
             state_active_bits=self.pooler.config.active_columns_count, seed=_seed(seed, 4),
         ))
@@ -238,7 +252,17 @@ class HIMA(Learner):
         self.reward_model = StateScalarModel(columns, 0.0, dreamer.reward_learning_rate)
         # Per action that led into the state; an unseen arrival is as surprising as can be.
         self.anomaly_model = StateScalarModel(columns, 1.0, dreamer.anomaly_learning_rate, config.num_actions)
-        self.transition = VisualTransition(self.memory, self.motor)
+        if dreamer.model == "clusters":
+            active = self.pooler.config.active_columns_count
+            self.clusters = StateClusters(columns, active, input_size, dreamer.cluster_similarity,
+                                          dreamer.cluster_decay, dreamer.max_clusters)
+            self.dream_memory = TransitionMemory(replace(
+                dreamer.transition_memory, state_size=columns, state_active_bits=active,
+                num_actions=config.num_actions, seed=_seed(seed, 5),
+            ))
+            self.transition = ClusterTransition(self.dream_memory, self.clusters)
+        else:
+            self.transition = VisualTransition(self.memory, self.motor)
         self.level2 = (
             Level2(level2, columns, self.motor, [_seed(seed, component) for component in range(10, 16)])
             if config.hierarchy else None
@@ -268,15 +292,15 @@ class HIMA(Learner):
     def _step(self, obs: np.ndarray, reward: float, terminated: bool, truncated: bool, first: bool) -> int:
         """Learn from arriving in `obs` with `reward`; return the next action (module docstring).
         After the episode's end the returned action is a placeholder that the auto-reset ignores."""
-        columns = self.pooler.compute(obs.reshape(-1) != 0, learn=True)
+        input_bits = obs.reshape(-1) != 0
+        columns = self.pooler.compute(input_bits, learn=True)
         if first:
             self.memory.reset()
         self.memory.activate(columns, learn=True)
+        anomaly = self.memory.anomaly
+        dream_anomaly = self._observe_for_dreams(columns, input_bits, reward, first)
         if first:
             return self._choose(columns)
-        anomaly = self.memory.anomaly
-        self.reward_model.learn(columns, reward)
-        self.anomaly_model.learn(columns, anomaly, self.last_action)
         intrinsic_reward = 0.0
         if self.config.empowerment:
             self.empowerment.learn(self.state, None, columns)
@@ -300,9 +324,27 @@ class HIMA(Learner):
                 self.level2.end_episode(columns, terminated)
         if terminated or truncated:
             return 0
-        if self.config.dreaming and self.rng.random() < dream_probability(reward, anomaly, self.config.dreamer):
-            self._dream(columns)
+        if self.config.dreaming and self.rng.random() < dream_probability(reward, dream_anomaly, self.config.dreamer):
+            self._dream()
         return self._choose(columns)
+
+    def _observe_for_dreams(self, columns: np.ndarray, input_bits: np.ndarray, reward: float, first: bool) -> float:
+        """Step 3 of the module docstring: the dream model takes in arriving in `columns` (it learns
+        no transition into an episode's first observation, which no action led to); returns the
+        anomaly that gates dreaming. Without dreaming the model is not kept."""
+        if not self.config.dreaming:
+            return 1.0
+        if self.config.dreamer.model == "visual_memory":
+            state, anomaly = columns, self.memory.anomaly
+        else:
+            state = self.clusters.state(self.clusters.learn(columns, input_bits))
+            anomaly = 1.0 if first else self.dream_memory.learn(self.dream_state, self.last_action, state)
+            self.transition.advance(state)
+        if not first:
+            self.reward_model.learn(state, reward)
+            self.anomaly_model.learn(state, anomaly, self.last_action)
+        self.dream_state = state
+        return anomaly
 
     def _intrinsic_reward(self, empowerment: float) -> float:
         return empowerment + self.config.intrinsic_offset
@@ -327,23 +369,33 @@ class HIMA(Learner):
         self.state, self.last_action = columns, action
         return action
 
-    def _dream(self, start: np.ndarray) -> None:
+    def _stimulus(self, state: np.ndarray) -> np.ndarray:
+        """What the basal ganglia see of an imagined state: with the "clusters" model, the pooler's
+        code (no learning) of its cluster's last observation, or the state itself when it matches
+        no cluster; with "visual_memory", the state (visual columns)."""
+        if self.config.dreamer.model == "visual_memory":
+            return state
+        index = self.clusters.match(state)
+        return state if index is None else self.pooler.compute(self.clusters.inputs[index], learn=False)
+
+    def _dream(self) -> None:
         bg = self.basal_ganglia
 
         def choose(state: np.ndarray) -> int:
-            return bg.choose(state, self.motor, learn=False)
+            return bg.choose(self._stimulus(state), self.motor, learn=False)
 
         def learn(state: np.ndarray, action: int, reward: float, next_state: np.ndarray | None) -> None:
-            intrinsic_reward = 0.0
-            if self.config.empowerment and next_state is not None:
-                intrinsic_reward = self._intrinsic_reward(self._empowerment(next_state))
+            state = self._stimulus(state)
             if next_state is None:
-                bg.update(state, self.motor[action], reward, intrinsic_reward)
-            else:
-                bg.update(state, self.motor[action], reward, intrinsic_reward, next_state, self.motor)
+                bg.update(state, self.motor[action], reward, 0.0)
+                return
+            next_state = self._stimulus(next_state)
+            intrinsic_reward = self._intrinsic_reward(self._empowerment(next_state)) if self.config.empowerment else 0.0
+            bg.update(state, self.motor[action], reward, intrinsic_reward, next_state, self.motor)
 
         priorities = bg.priority_state
         config = self.config.dreamer
+        start = self.dream_state
         result = dream(self.transition, lambda: rollout(
             start, self.transition, choose, learn, self.reward_model, self.anomaly_model, config, self.rng
         ), config)
@@ -411,6 +463,7 @@ class HIMA(Learner):
             "empowerment": self.empowerment.state_dict(),
             "reward_model": self.reward_model.values.copy(),
             "anomaly_model": self.anomaly_model.values.copy(),
+            "dream_model": self.config.dreamer.model,
             "frames": self.frames,
             "iteration": self.iteration,
             "rooms_seen": sorted(self.rooms.seen),
@@ -418,11 +471,22 @@ class HIMA(Learner):
         }
         if self.level2 is not None:
             state["level2"] = self.level2.state_dict()
+        if self.config.dreamer.model == "clusters":
+            state["clusters"] = self.clusters.state_dict()
+            state["dream_memory"] = self.dream_memory.state_dict()
         return _to_torch(state)
 
     def load_state_dict(self, state: dict) -> None:
         """Restores what `state_dict` saved; the env starts fresh episodes (as QLearning does)."""
         state = _to_numpy(state)
+        # Without dreaming the dream model is never used, so its kind does not matter (and a
+        # checkpoint from before the "clusters" model, which has no such key, still loads).
+        model = state.get("dream_model", "visual_memory")
+        if self.config.dreaming and model != self.config.dreamer.model:
+            raise ValueError(
+                f"the checkpoint's dreams ran on the {model!r} model, this agent's on "
+                f"{self.config.dreamer.model!r} (set hima.dreamer.model to match)"
+            )
         self.pooler.load_state_dict(state["pooler"])
         self.memory.load_state_dict(state["memory"])
         self.basal_ganglia.load_state_dict(state["basal_ganglia"])
@@ -435,4 +499,7 @@ class HIMA(Learner):
         self.rng.bit_generator.state = state["rng"]
         if self.level2 is not None:
             self.level2.load_state_dict(state["level2"])
+        if self.config.dreaming and model == "clusters":
+            self.clusters.load_state_dict(state["clusters"])
+            self.dream_memory.load_state_dict(state["dream_memory"])
         self._start_episodes(self.seed + 1_000_003 * self.iteration)

@@ -5,17 +5,31 @@ Brain Informatics 2022, doi:10.1186/s40708-022-00156-6); where they are silent, 
 dreamer (cog-isa/htm-rl, `hima/modules/dreaming/dreamer.py`) and its four-rooms config
 (`agent.SEED_CONFIG`, "the seed config" below).
 
-The models a dream runs on:
-- the state encoder: the visual block's spatial pooler, whose columns cluster similar windows;
-- the state-action → next-state model: the visual block's temporal memory, whose apical input is
-  the chosen action (the agent wraps it in a `Transition`, see `wanderlust.agents.hima.agent`);
+The models a dream runs on (`DreamingConfig.model = "clusters"`, the default, as SYSTEMS.md lists
+them: "state encoder (SP clusters), state-action → next-state TM, reward model, anomaly model"):
+- the state encoder: the visual block's spatial pooler, its codes grouped into prototype states
+  (`StateClusters`): a code joins the cluster on whose bits at least 0.7 of the cluster's density
+  lies, else starts a new one; a cluster's state is its 20 densest bits, and it keeps the last
+  observation seen in it (the seed's dreamer and its cluster memory);
+- the state-action → next-state model: a first-order `TransitionMemory` (one cell per column) whose
+  context is the prototype state plus a 20-bit bucket for the action, learned from every real step
+  (`ClusterTransition`; the seed config's transition TM). A prediction that lands on a cluster
+  (≥ 0.7 of its density) becomes that cluster's state, so imagined states stay clean prototypes;
 - a reward model (`StateScalarModel`: one estimate per state bit, read out as the median over a
   state's active bits; learning rate 1.0, so each bit keeps the last reward seen with it) and an
   anomaly model (the same, one estimate per state bit and action that led there, starting at 1:
-  an unseen arrival is as surprising as can be), as the seed's dreamer.
+  an unseen arrival is as surprising as can be; it learns the transition memory's anomaly), as the
+  seed's dreamer;
+- the basal ganglia act in a dream on the pooler's code of the imagined cluster's last observation
+  (the seed's agent acts on the decoded observation), or on the prediction itself where it matched
+  no cluster.
+With `model = "visual_memory"` (the earlier version, kept for comparison), the states are the visual
+pooler's columns and the transition model is the visual block's own temporal memory, whose apical
+input is the chosen action (`wanderlust.agents.hima.agent.VisualTransition`).
 
 When (`dream_probability`): only after a real step whose reward is at most 0.2 and whose anomaly
-(the visual memory's surprise) is below 0.4, with probability min(((1 − anomaly) / 0.75)^1.3, 0.12).
+(the dream model's surprise at the step: the transition memory's, or the visual memory's with
+"visual_memory") is below 0.4, with probability min(((1 − anomaly) / 0.75)^1.3, 0.12).
 
 A dream (`dream`) is several rollouts from the real state, as the seed's dreamer does (SYSTEMS.md
 gives their length, not their number): at least 3, and up to 12 while the rollouts so far average
@@ -24,7 +38,8 @@ dreaming in: about 4.6 steps and more). The transition model's activity state is
 dream, restored before each further rollout and after the last, so the waking agent continues
 exactly where it was. A rollout (`rollout`), each imagined step: the agent chooses an action for the
 imagined state, the transition model predicts the next state (a prediction larger than 1.2 × the
-start state is subsampled to that size, as the seed does); the rollout stops when
+start state is subsampled to that size, as the seed does, then snapped to its cluster); the
+rollout stops when
 - the prediction has thinned below 0.6 × the start state's size (the model does not know where this
   action leads; nothing is learned from that step),
 - the anomaly model predicts an anomaly above 0.7 for arriving in the next state by that action
@@ -38,10 +53,27 @@ and moves on, for at most 15 steps.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+
+from wanderlust.agents.hima.empowerment import TransitionMemory, TransitionMemoryConfig
+
+MODELS = ("clusters", "visual_memory")
+
+
+def _transition_memory_config() -> TransitionMemoryConfig:
+    # The seed config's transition_model.tm, for 20 state bits and a 20-bit action bucket (its
+    # bucket is the state's active-bit count): a 40-bit context, activation at .88 of it (35) and
+    # learning at .8 (32), new synapses up to the context, permanences .3 / .3 (a transition is
+    # predicted after one sight), +.05 / −.01, −.001 for a wrong prediction, 8 segments per cell.
+    # state_size, state_active_bits, num_actions and seed are set by the agent.
+    return TransitionMemoryConfig(
+        state_size=1000, state_active_bits=20, action_bits=20, activation_threshold=35, learning_threshold=32,
+        connected_threshold=0.3, initial_permanence=0.3, permanence_increment=0.05, permanence_decrement=0.01,
+        predicted_segment_decrement=0.001, max_segments_per_cell=8,
+    )
 
 
 @dataclass
@@ -88,6 +120,21 @@ class DreamingConfig:
     anomaly_learning_rate: float = 0.1
     """Step size of the anomaly model's per-bit estimates (the seed config,
     `anomaly_model.learning_rate`)."""
+    model: str = "clusters"
+    """The world model dreams run on (module docstring): "clusters" (SYSTEMS.md §4, the seed's
+    dreamer) or "visual_memory" (the visual block's temporal memory; the earlier version)."""
+    cluster_similarity: float = 0.7
+    """A code belongs to a cluster when at least this much of the cluster's density lies on its
+    bits (the seed config's `clusters_similarity_threshold`)."""
+    cluster_decay: float = 0.9
+    """A cluster's density decays by this at each code it takes in, which adds the rest evenly on
+    the code's bits (the seed's cluster memory)."""
+    max_clusters: int = 1000
+    """Clusters kept at most; a new one then replaces the least recently used (the seed's cluster
+    memory has a capacity; its value for this task is not in the config: ours)."""
+    transition_memory: TransitionMemoryConfig = field(default_factory=_transition_memory_config)
+    """The first-order (state, action) → next-state memory of the "clusters" model (the seed
+    config's transition TM; `_transition_memory_config`)."""
 
     def __post_init__(self) -> None:
         if self.max_length < 1:
@@ -105,6 +152,14 @@ class DreamingConfig:
         for name in ("reward_learning_rate", "anomaly_learning_rate"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if not 0.0 < self.cluster_similarity <= 1.0:
+            raise ValueError(f"cluster_similarity must be in (0, 1], got {self.cluster_similarity}")
+        if not 0.0 <= self.cluster_decay < 1.0:
+            raise ValueError(f"cluster_decay must be in [0, 1), got {self.cluster_decay}")
+        if self.max_clusters < 1:
+            raise ValueError(f"max_clusters must be >= 1, got {self.max_clusters}")
 
 
 def dream_probability(reward: float, anomaly: float, config: DreamingConfig) -> float:
@@ -146,6 +201,76 @@ class StateScalarModel:
         self.values = values.copy()
 
 
+class StateClusters:
+    """Prototype states of the dreams' state encoder (module docstring): each cluster is a density
+    over the code's bits (unit mass), its state the `active_bits` densest bits, and it keeps the
+    last input (observation bits) it took in."""
+
+    def __init__(self, size: int, active_bits: int, input_size: int, similarity: float, decay: float,
+                 capacity: int):
+        self.size, self.active_bits = size, active_bits
+        self.similarity, self.decay, self.capacity = similarity, decay, capacity
+        self.density = np.zeros((0, size))
+        self.inputs = np.zeros((0, input_size), dtype=bool)
+        self.last_used = np.zeros(0, dtype=np.int64)
+        self.clock = 0
+
+    def __len__(self) -> int:
+        return len(self.density)
+
+    def match(self, code: np.ndarray) -> int | None:
+        """The cluster with the most density on `code`'s bits, if that is ≥ `similarity`."""
+        if not len(self) or not len(code):
+            return None
+        mass = self.density[:, code].sum(axis=1)
+        best = int(np.argmax(mass))
+        return best if mass[best] >= self.similarity else None
+
+    def learn(self, code: np.ndarray, input_bits: np.ndarray) -> int:
+        """Take in a real step's code and observation bits; returns its cluster."""
+        self.clock += 1
+        index = self.match(code)
+        if index is None:
+            if len(self) < self.capacity:
+                index = len(self)
+                self.density = np.vstack((self.density, np.zeros(self.size)))
+                self.inputs = np.vstack((self.inputs, np.zeros(self.inputs.shape[1], dtype=bool)))
+                self.last_used = np.append(self.last_used, 0)
+            else:
+                index = int(np.argmin(self.last_used))
+                self.density[index] = 0.0
+            self.density[index, code] = 1.0 / len(code)
+        else:
+            self.density[index] *= self.decay
+            self.density[index, code] += (1.0 - self.decay) / len(code)
+        self.inputs[index] = input_bits
+        self.last_used[index] = self.clock
+        return index
+
+    def state(self, index: int) -> np.ndarray:
+        """The cluster's state: its `active_bits` densest bits (ties to the lower bit), sorted."""
+        order = np.argsort(-self.density[index], kind="stable")[: self.active_bits]
+        return np.sort(order[self.density[index, order] > 0])
+
+    def snap(self, code: np.ndarray) -> np.ndarray:
+        """The state of `code`'s cluster, or `code` itself when it matches none."""
+        index = self.match(code)
+        return code if index is None else self.state(index)
+
+    def state_dict(self) -> dict:
+        return {"density": self.density.copy(), "inputs": self.inputs.copy(), "last_used": self.last_used.copy(),
+                "clock": self.clock}
+
+    def load_state_dict(self, state: dict) -> None:
+        density = np.asarray(state["density"], dtype=np.float64)
+        if density.ndim != 2 or density.shape[1] != self.size:
+            raise ValueError(f"saved clusters are over {density.shape[-1]} bits, these over {self.size}")
+        self.density = density.copy()
+        self.inputs = np.asarray(state["inputs"], dtype=bool).copy()
+        self.last_used = np.asarray(state["last_used"], dtype=np.int64).copy()
+        self.clock = int(state["clock"])
+
+
 class Transition(Protocol):
     """The state-action → next-state model a dream runs on, from its current (imagined) state."""
 
@@ -160,6 +285,35 @@ class Transition(Protocol):
     def advance(self, state: np.ndarray) -> None:
         """Make the predicted `state` the current one."""
         ...
+
+    def snap(self, state: np.ndarray) -> np.ndarray:
+        """The model's own state nearest a (subsampled) prediction, or the prediction itself."""
+        ...
+
+
+class ClusterTransition:
+    """The "clusters" model's transitions (dreaming.Transition): a first-order TransitionMemory of
+    (cluster state, action) → next state, from the current state; predictions snap to clusters."""
+
+    def __init__(self, memory: TransitionMemory, clusters: StateClusters):
+        self.memory = memory
+        self.clusters = clusters
+        self.state = np.empty(0, dtype=np.int64)
+
+    def save_state(self) -> np.ndarray:
+        return self.state
+
+    def restore_state(self, state: np.ndarray) -> None:
+        self.state = state
+
+    def predict(self, action: int) -> np.ndarray:
+        return self.memory.successors(self.state, action)
+
+    def advance(self, state: np.ndarray) -> None:
+        self.state = state
+
+    def snap(self, state: np.ndarray) -> np.ndarray:
+        return self.clusters.snap(state)
 
 
 @dataclass
@@ -205,6 +359,7 @@ def rollout(
             return Rollout(depth, depth - 1, "thin")
         if len(next_state) > maximum_size:
             next_state = np.sort(rng.choice(next_state, maximum_size, replace=False))
+        next_state = transition.snap(next_state)
         if anomaly_model.predict(next_state, action) > config.stop_anomaly:
             return Rollout(depth, depth - 1, "anomaly")
         reward = reward_model.predict(next_state)

@@ -10,8 +10,10 @@ reference (`real_empowerment`: `product(range(4), repeat=horizon)`); `include_st
 grid world's fifth action. The seed uses natural logarithms; we report bits (SYSTEMS.md: log2).
 Counting sequences through a [height, width] array h times costs O(h · cells) instead of O(A^h).
 
-TM empowerment: a temporal memory learns one-step transitions, state SDR → next state SDR, each
-pair on its own (the seed resets its TM around every pair, so the memory is first-order). The seed's
+TM empowerment: a temporal memory (`TransitionMemory`) learns one-step transitions, state SDR →
+next state SDR, each pair on its own (the seed resets its TM around every pair, so the memory is
+first-order). The dreams' state-action → next-state model is another `TransitionMemory`, with
+actions (dreaming.py). The seed's
 empowerment TM is action-free: its `learn(state_0, state_1)` is given no action, so it learns the
 union of the successors the behaviour policy produced. We do the same by default; with
 `action_bits > 0` the action's bits join the state's in the basal context (state-action pairs), and
@@ -90,7 +92,7 @@ def exact_empowerment(grid: Any, position: tuple[int, int] | None = None, horizo
 
 
 @dataclass
-class TMEmpowermentConfig:
+class TransitionMemoryConfig:
     state_size: int
     """Bits of a state SDR (e.g. cells × bits per cell for a one-hot position code, or the visual
     block's output size)."""
@@ -119,6 +121,8 @@ class TMEmpowermentConfig:
     """As TemporalMemoryConfig (HIMA)."""
     predicted_segment_decrement: float = 0.001
     """As TemporalMemoryConfig (HIMA): a rarely taken successor is punished slowly."""
+    max_segments_per_cell: int = 255
+    """As TemporalMemoryConfig."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -133,10 +137,11 @@ class TMEmpowermentConfig:
         return self.state_active_bits + self.action_bits
 
 
-class TMEmpowerment:
-    """Learns one-step transitions in a TemporalMemory and estimates empowerment (module docstring)."""
+class TransitionMemory:
+    """A first-order memory of one-step transitions in a TemporalMemory: learns them, predicts
+    successors and estimates empowerment (module docstring)."""
 
-    def __init__(self, config: TMEmpowermentConfig):
+    def __init__(self, config: TransitionMemoryConfig):
         self.config = config
         context = config.context_bits
         activation = config.activation_threshold or -(-3 * context // 4)
@@ -154,6 +159,7 @@ class TMEmpowerment:
             permanence_decrement=config.permanence_decrement,
             predicted_segment_decrement=config.predicted_segment_decrement,
             max_synapses_per_segment=max(32, context),
+            max_segments_per_cell=config.max_segments_per_cell,
             seed=config.seed,
         ))
 
@@ -186,6 +192,15 @@ class TMEmpowerment:
         anomaly = self.memory.anomaly
         self.memory.reset()
         return anomaly
+
+    def successors(self, state, action: int | None = None) -> np.ndarray:
+        """The columns predicted one step after `state` under `action` (sorted indices; `action`
+        is ignored when action_bits == 0)."""
+        self.memory.reset()
+        self.memory.depolarize(basal_input=self._context(self._state(state), action))
+        predicted = self.memory.predicted_columns
+        self.memory.reset()
+        return predicted
 
     def predict(self, state, horizon: int = 4) -> np.ndarray:
         """The columns predicted `horizon` steps ahead, over all actions (sorted indices)."""
