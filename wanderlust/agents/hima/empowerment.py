@@ -10,22 +10,21 @@ reference (`real_empowerment`: `product(range(4), repeat=horizon)`); `include_st
 grid world's fifth action. The seed uses natural logarithms; we report bits (SYSTEMS.md: log2).
 Counting sequences through a [height, width] array h times costs O(h · cells) instead of O(A^h).
 
-TM empowerment: a temporal memory (`TransitionMemory`) learns one-step transitions, state SDR →
-next state SDR, each pair on its own (the seed resets its TM around every pair, so the memory is
+TM empowerment: a temporal memory (`TransitionMemory`) learns one-step transitions, state SDR → next
+state SDR, each pair on its own (the seed resets its TM around every pair, so the memory is
 first-order). The dreams' state-action → next-state model is another `TransitionMemory`, with
-actions (dreaming.py). The seed's
-empowerment TM is action-free: its `learn(state_0, state_1)` is given no action, so it learns the
-union of the successors the behaviour policy produced. We do the same by default; with
-`action_bits > 0` the action's bits join the state's in the basal context (state-action pairs), and
-the estimate takes the union of the predictions for each action. (Activating all actions' bits at
-once would not do: a segment that learned one successor for several actions, e.g. bumping into the
-walls of a dead end, would become active from the action bits alone.) The estimate
-from a state: predict the next superposition, feed it back as the context, h times; empowerment =
-log2(|predicted columns| / |one state's SDR|), i.e. log2 of the number of states the superposition
-holds when state SDRs do not overlap: the log of the support of the exact distribution, an upper
-bound on its entropy that ranks states the same way in small rooms. (The seed takes the entropy
-of the predicted columns' cell counts, natural log, which is the same number in nats when each
-predicted column holds one predicted cell.) 0 when nothing is predicted.
+actions (dreaming.py). The seed's empowerment TM is action-free: its `learn(state_0, state_1)` is
+given no action, so it learns the union of the successors the behaviour policy produced. We do the
+same by default; with `action_bits > 0` the action's bits join the state's in the basal context
+(state-action pairs), and the estimate takes the union of the predictions for each action.
+(Activating all actions' bits at once would not do: a segment that learned one successor for several
+actions, e.g. bumping into the walls of a dead end, would become active from the action bits alone.)
+The estimate from a state: predict the next superposition, feed it back as the context, h times;
+empowerment = log2(|predicted columns| / |one state's SDR|), i.e. log2 of the number of states the
+superposition holds when state SDRs do not overlap: the log of the support of the exact
+distribution, an upper bound on its entropy that ranks states the same way in small rooms. (The seed
+takes the entropy of the predicted columns' cell counts, natural log, which is the same number in
+nats when each predicted column holds one predicted cell.) 0 when nothing is predicted.
 """
 
 from __future__ import annotations
