@@ -369,28 +369,41 @@ class HIMA(Learner):
         self.state, self.last_action = columns, action
         return action
 
-    def _stimulus(self, state: np.ndarray) -> np.ndarray:
+    def _stimulus(self, state: np.ndarray, seen: dict) -> np.ndarray:
         """What the basal ganglia see of an imagined state: with the "clusters" model, the pooler's
         code (no learning) of its cluster's last observation, or the state itself when it matches
-        no cluster; with "visual_memory", the state (visual columns)."""
+        no cluster; with "visual_memory", the state (visual columns). `seen` keeps a dream's codes
+        per cluster: nothing they depend on learns during a dream."""
         if self.config.dreamer.model == "visual_memory":
             return state
         index = self.clusters.match(state)
-        return state if index is None else self.pooler.compute(self.clusters.inputs[index], learn=False)
+        if index is None:
+            return state
+        if index not in seen:
+            seen[index] = self.pooler.compute(self.clusters.inputs[index], learn=False)
+        return seen[index]
 
     def _dream(self) -> None:
         bg = self.basal_ganglia
+        stimuli: dict = {}
+        # The empowerment memory does not learn during a dream either: one estimate per state.
+        empowerment: dict[bytes, float] = {}
 
         def choose(state: np.ndarray) -> int:
-            return bg.choose(self._stimulus(state), self.motor, learn=False)
+            return bg.choose(self._stimulus(state, stimuli), self.motor, learn=False)
 
         def learn(state: np.ndarray, action: int, reward: float, next_state: np.ndarray | None) -> None:
-            state = self._stimulus(state)
+            state = self._stimulus(state, stimuli)
             if next_state is None:
                 bg.update(state, self.motor[action], reward, 0.0)
                 return
-            next_state = self._stimulus(next_state)
-            intrinsic_reward = self._intrinsic_reward(self._empowerment(next_state)) if self.config.empowerment else 0.0
+            next_state = self._stimulus(next_state, stimuli)
+            intrinsic_reward = 0.0
+            if self.config.empowerment:
+                key = next_state.tobytes()
+                if key not in empowerment:
+                    empowerment[key] = self._empowerment(next_state)
+                intrinsic_reward = self._intrinsic_reward(empowerment[key])
             bg.update(state, self.motor[action], reward, intrinsic_reward, next_state, self.motor)
 
         priorities = bg.priority_state
