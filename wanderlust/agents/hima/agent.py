@@ -372,16 +372,15 @@ class HIMA(Learner):
     def _stimulus(self, state: np.ndarray, seen: dict) -> np.ndarray:
         """What the basal ganglia see of an imagined state: with the "clusters" model, the pooler's
         code (no learning) of its cluster's last observation, or the state itself when it matches
-        no cluster; with "visual_memory", the state (visual columns). `seen` keeps a dream's codes
-        per cluster: nothing they depend on learns during a dream."""
+        no cluster; with "visual_memory", the state (visual columns). `seen` keeps a dream's answers
+        per state: nothing they depend on learns during a dream."""
         if self.config.dreamer.model == "visual_memory":
             return state
-        index = self.clusters.match(state)
-        if index is None:
-            return state
-        if index not in seen:
-            seen[index] = self.pooler.compute(self.clusters.inputs[index], learn=False)
-        return seen[index]
+        key = state.tobytes()
+        if key not in seen:
+            index = self.clusters.match(state)
+            seen[key] = state if index is None else self.pooler.compute(self.clusters.inputs[index], learn=False)
+        return seen[key]
 
     def _dream(self) -> None:
         bg = self.basal_ganglia
